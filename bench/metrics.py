@@ -1,0 +1,80 @@
+"""Measurements: quality from labels and probabilities, speed from a predict function.
+
+Quality names are flat with units in the name (`accuracy`, `log_loss`, `f1_macro`,
+`roc_auc_macro`); per-class values are lists indexed by digit 0-9.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn import metrics as skm
+
+DIGITS = np.arange(10)
+
+
+def quality(y_true, proba) -> dict:
+    """y_true (N,) digits, proba (N, 10) rows summing to 1 -> quality metrics."""
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=np.float64)
+    y_pred = np.argmax(proba, axis=1)
+    p, r, f, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=DIGITS, zero_division=0)
+    present = np.isin(DIGITS, y_true)
+    auc_per_class = [
+        float(skm.roc_auc_score(y_true == d, proba[:, d])) if present[d] and not (y_true == d).all() else None
+        for d in DIGITS
+    ]
+    valid_auc = [a for a in auc_per_class if a is not None]
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "error_count": int((y_true != y_pred).sum()),
+        "log_loss": float(skm.log_loss(y_true, proba, labels=DIGITS)),
+        "precision_macro": float(p[present].mean()),
+        "recall_macro": float(r[present].mean()),
+        "f1_macro": float(f[present].mean()),
+        "roc_auc_macro": float(np.mean(valid_auc)) if valid_auc else None,
+        "per_class": {
+            "precision": p.tolist(),
+            "recall": r.tolist(),
+            "f1": f.tolist(),
+            "support": support.tolist(),
+            "roc_auc": auc_per_class,
+        },
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=DIGITS).tolist(),
+    }
+
+
+def throughput(predict, X, batch_size=1000, repeats=1) -> dict:
+    """Images per second of `predict` over all of X in batches (best of `repeats` passes)."""
+    predict(X[:batch_size])  # warm-up: traced functions, caches, thread pools
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(X), batch_size):
+            predict(X[i : i + batch_size])
+        best = min(best, time.perf_counter() - start)
+    return {"throughput_img_s": len(X) / best, "throughput_batch_size": batch_size}
+
+
+def latency(predict, X, calls=1000, warmup=50) -> dict:
+    """Single-image latency in ms: one image per call, `calls` calls after `warmup` calls.
+
+    Images cycle through X so caches do not see one input only (MLPerf single-stream style).
+    """
+    singles = [X[i % len(X)][None] for i in range(calls + warmup)]
+    for x in singles[:warmup]:
+        predict(x)
+    times = np.empty(calls)
+    for i, x in enumerate(singles[warmup:]):
+        start = time.perf_counter()
+        predict(x)
+        times[i] = time.perf_counter() - start
+    ms = times * 1000
+    return {
+        "latency_ms_p50": float(np.percentile(ms, 50)),
+        "latency_ms_p90": float(np.percentile(ms, 90)),
+        "latency_ms_p95": float(np.percentile(ms, 95)),
+        "latency_ms_mean": float(ms.mean()),
+        "latency_calls": int(calls),
+    }

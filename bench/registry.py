@@ -1,0 +1,89 @@
+"""Model and profile registry: configuration as data.
+
+`MODELS` maps a command-line model name to its estimator class, base settings and
+per-profile overrides; `PROFILES` says how much data and how many latency calls a profile
+uses. Adding a model is one entry here (plus its class, if it is a new kind of model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .estimators import KNN, HogSVM, KerasClassifier, RandomForest
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a run is. Sizes are before the validation split (10% of train)."""
+
+    name: str
+    description: str
+    train_size: int | None  # None: the whole training set
+    test_size: int | None
+    latency_calls: int  # single-image calls timed after warm-up
+    val_fraction: float = 0.1
+
+
+PROFILES = {
+    "full": Profile("full", "the real comparison: all data, up to 30 epochs", None, None, 1000),
+    "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300),
+    "ci": Profile("ci", "small, fixed, deterministic: 2,000 train / 500 test, 1-2 epochs", 2_000, 500, 200),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    estimator: type
+    settings: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)  # profile name -> overrides of settings
+    description: str = ""
+
+    def settings_for(self, profile: str) -> dict:
+        return {**self.settings, **self.profiles.get(profile, {})}
+
+    def build(self, profile: str, seed: int, **extra):
+        """A fresh, unfitted estimator with this profile's settings and the run's seed."""
+        settings = self.settings_for(profile)
+        if "random_state" in self.estimator().get_params():
+            settings["random_state"] = seed
+        return self.estimator(**settings, **extra)
+
+    @property
+    def family(self) -> str:
+        return self.estimator.family
+
+
+_KERAS_PROFILES = {"quick": {"epochs": 3}, "ci": {"epochs": 2}}
+
+MODELS = {spec.name: spec for spec in [
+    ModelSpec("hog-svm", HogSVM,
+              {"orientations": 9, "pixels_per_cell": 4, "cells_per_block": 2, "deskew": True, "C": 10.0},
+              description="deskew, HOG (9 orientations, 4x4 cells), scaling, RBF SVM, calibrated"),
+    ModelSpec("random-forest", RandomForest, {"n_estimators": 100},
+              {"ci": {"n_estimators": 30}}, description="100 trees on raw pixels"),
+    ModelSpec("knn", KNN, {"n_neighbors": 3, "weights": "distance", "deskew": True},
+              description="k=3, distance-weighted, deskewed pixels"),
+    ModelSpec("mlp", KerasClassifier, {"architecture": "mlp", "epochs": 30}, _KERAS_PROFILES,
+              description="dense 512-512 with dropout"),
+    ModelSpec("lenet5", KerasClassifier, {"architecture": "lenet5", "epochs": 30}, _KERAS_PROFILES,
+              description="LeNet-5: conv 6-16 (5x5), dense 120-84"),
+    ModelSpec("cnn", KerasClassifier, {"architecture": "cnn", "epochs": 30}, _KERAS_PROFILES,
+              description="primary CNN: conv 32-32-64-64, batch norm, dropout, dense 256"),
+    ModelSpec("cnn-aug", KerasClassifier, {"architecture": "cnn", "augment": True, "epochs": 30},
+              _KERAS_PROFILES, description="primary CNN with rotation/zoom/shift/shear augmentation"),
+    ModelSpec("ensemble", KerasClassifier, {"architecture": "cnn", "n_members": 3, "epochs": 30},
+              {"quick": {"epochs": 2}, "ci": {"epochs": 1}},
+              description="three primary CNNs (seeds s, s+1, s+2), probabilities averaged"),
+]}
+
+
+def parse_model_names(text: str | None) -> list[str]:
+    """'hog-svm,cnn' -> ['hog-svm', 'cnn']; None or 'all' -> every model, in registry order."""
+    if not text or text == "all":
+        return list(MODELS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    return list(dict.fromkeys(names))
