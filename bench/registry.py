@@ -27,7 +27,7 @@ class Profile:
 PROFILES = {
     "full": Profile("full", "the real comparison: all data, up to 30 epochs", None, None, 1000),
     "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300),
-    "ci": Profile("ci", "small, fixed, deterministic: 2,000 train / 500 test, 1-2 epochs", 2_000, 500, 200),
+    "ci": Profile("ci", "small, fixed, deterministic: 5,000 train / 1,000 test, 2-3 epochs", 5_000, 1_000, 200),
 }
 
 
@@ -54,7 +54,8 @@ class ModelSpec:
         return self.estimator.family
 
 
-_KERAS_PROFILES = {"quick": {"epochs": 3}, "ci": {"epochs": 2}}
+# Short runs use small batches: batch norm's moving statistics need enough steps to settle.
+_KERAS_PROFILES = {"quick": {"epochs": 3, "batch_size": 64}, "ci": {"epochs": 3, "batch_size": 32}}
 
 MODELS = {spec.name: spec for spec in [
     ModelSpec("hog-svm", HogSVM,
@@ -73,7 +74,7 @@ MODELS = {spec.name: spec for spec in [
     ModelSpec("cnn-aug", KerasClassifier, {"architecture": "cnn", "augment": True, "epochs": 30},
               _KERAS_PROFILES, description="primary CNN with rotation/zoom/shift/shear augmentation"),
     ModelSpec("ensemble", KerasClassifier, {"architecture": "cnn", "n_members": 3, "epochs": 30},
-              {"quick": {"epochs": 2}, "ci": {"epochs": 1}},
+              _KERAS_PROFILES,
               description="three primary CNNs (seeds s, s+1, s+2), probabilities averaged"),
 ]}
 

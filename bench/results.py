@@ -42,10 +42,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_results(path: Path, results: dict) -> None:
@@ -106,6 +113,7 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             pass
     env = {
+        "digit_bench": _code_version(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -119,6 +127,26 @@ def environment() -> dict:
                                                  "OPENBLAS_CORETYPE", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ},
     }
     return env
+
+
+def _code_version() -> dict:
+    """Package version and, when run from a git checkout, the commit (with a dirty flag)."""
+    import subprocess
+
+    from . import __version__
+
+    out = {"version": __version__, "git_commit": None}
+    try:
+        here = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+            out["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
 
 
 def _cpu_name() -> str:

@@ -147,7 +147,7 @@ def run(model_names, *, profile="full", dataset="mnist", data_path=None, seed=0,
         save_test_set(out_dir, splits)
     write_results(results_path, results)
 
-    session = {"started_at": now(), "command": command, "models_run": []}
+    session = {"started_at": now(), "command": command, "code": environment()["digit_bench"], "models_run": []}
     results["run"]["sessions"].append(session)
     todo = [n for n in model_names if results["models"].get(n, {}).get("status") != "ok"]
     for n in model_names:

@@ -1,0 +1,121 @@
+"""End to end through benchmark.py: the ci profile, resume after a kill, bad options."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
+# Full MNIST when CI or a developer provides it (MNIST_PATH), the shipped sample otherwise.
+DATA_ARGS = [] if os.environ.get("MNIST_PATH") else ["--offline"]
+
+
+def bench(*args, out=None, **kw):
+    cmd = [sys.executable, "benchmark.py", *args, *DATA_ARGS]
+    if out is not None:
+        cmd += ["--out", str(out), "--models-dir", str(Path(out) / "models")]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, **kw)
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ci-run")
+    proc = bench("--profile", "ci", out=out)
+    return out, proc
+
+
+def test_ci_profile_runs_all_eight_models(ci_run):
+    out, proc = ci_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema"] == "digit-bench/results/1"
+    assert set(results["models"]) == set(MODELS)
+    for name, row in results["models"].items():
+        assert row["status"] == "ok", row.get("error")
+        m = row["metrics"]
+        assert 0.5 < m["accuracy"] <= 1.0, (name, m["accuracy"])  # ci profile: well above chance
+        for key in ("log_loss", "f1_macro", "roc_auc_macro", "train_seconds", "throughput_img_s",
+                    "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "size_bytes"):
+            assert m[key] is not None and m[key] >= 0, (name, key)
+        assert len(row["per_class"]["f1"]) == 10 and np.array(row["confusion_matrix"]).shape == (10, 10)
+        assert Path(row["model_path"]).is_file()
+        preds = np.load(out / row["predictions_path"])
+        assert preds["proba"].shape == (row["n_test"], 10)
+    assert results["models"]["cnn"]["metrics"]["params"] == 330_346
+    assert all(len(h["loss"]) >= 1 for h in results["models"]["cnn"]["history"])
+    run = results["run"]
+    assert run["profile"] == "ci" and run["seed"] == 0 and run["total_wall_seconds"] > 0
+    assert run["dataset"]["fingerprint"].startswith("sha256:")
+    assert run["environment"]["packages"]["tensorflow"] and run["environment"]["cpu_count"]
+    # the terminal table is read back from the file and lists every model
+    for name in MODELS:
+        assert name in proc.stdout
+
+
+def test_sample_data_is_labelled_loudly(ci_run):
+    out, proc = ci_run
+    results = json.loads((out / "results.json").read_text())
+    if results["run"]["dataset"]["is_sample"]:
+        assert "SAMPLE DATA" in proc.stdout and "SAMPLE DATA" in results["run"]["dataset"]["note"]
+    else:
+        assert "SAMPLE DATA" not in proc.stdout
+
+
+def test_resume_after_kill_keeps_finished_models(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "benchmark.py", "--profile", "ci", "--models", "knn,random-forest,lenet5",
+           "--out", str(out), "--models-dir", str(out / "models"), *DATA_ARGS]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results_path = out / "results.json"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # wait until the first model's row is on disk, then kill
+            if results_path.exists() and json.loads(results_path.read_text())["models"].get("knn"):
+                break
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    before = json.loads(results_path.read_text())  # never half-written: always parses
+    assert before["models"]["knn"]["status"] == "ok"
+    assert "lenet5" not in before["models"]
+
+    resumed = bench("--profile", "ci", "--models", "knn,random-forest,lenet5", "--resume", out=out)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert "knn: already measured" in resumed.stdout
+    after = json.loads(results_path.read_text())
+    assert after["models"]["knn"] == before["models"]["knn"]  # not retrained, not rewritten
+    assert all(after["models"][n]["status"] == "ok" for n in ("knn", "random-forest", "lenet5"))
+    assert len(after["run"]["sessions"]) == 2
+
+
+def test_resume_with_other_seed_is_refused(tmp_path):
+    out = tmp_path / "run"
+    assert bench("--profile", "ci", "--models", "knn", out=out).returncode == 0
+    proc = bench("--profile", "ci", "--models", "knn", "--resume", "--seed", "7", out=out)
+    assert proc.returncode == 2 and "cannot resume, seed was 0, now 7" in proc.stdout
+    again = bench("--profile", "ci", "--models", "knn", out=out)
+    assert again.returncode == 2 and "already holds results" in again.stdout
+
+
+def test_unknown_model_is_one_line_exit_2():
+    proc = bench("--models", "hog-svm,resnet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert "unknown model(s) resnet" in proc.stdout
+
+
+def test_help_explains_every_option():
+    proc = bench("--help")
+    assert proc.returncode == 0
+    for option in ("--models", "--profile", "--out", "--seed", "--dataset", "--data", "--resume", "--models-dir"):
+        assert option in proc.stdout
+    for name in MODELS:
+        assert name in proc.stdout

@@ -1,0 +1,150 @@
+"""The interface contract every model keeps: shapes, probabilities, clone, sklearn tools, save/load."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from bench.estimators import KNN, KerasClassifier
+from bench.estimators.keras_models import build_cnn, build_lenet5
+from bench.registry import MODELS, parse_model_names
+
+# Small but real settings so every model trains in seconds on the 600-image slice.
+FAST = {"random-forest": {"n_estimators": 10}, "cnn-aug": {"epochs": 5}}  # augmentation learns slower
+# Batch norm's moving statistics need some steps before inference is sensible: small batches.
+KERAS_FAST = {"epochs": 2, "batch_size": 16}
+
+
+def build(name):
+    est = MODELS[name].build("ci", seed=0)
+    if "epochs" in est.get_params():
+        est.set_params(**KERAS_FAST)
+    return est.set_params(**FAST.get(name, {}))
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def fitted(request, sample_splits):
+    s = sample_splits
+    est = build(request.param).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    return request.param, est
+
+
+def test_predict_proba_shape_and_rows_sum_to_one(fitted, sample_splits):
+    name, est = fitted
+    proba = est.predict_proba(sample_splits.x_test)
+    assert proba.shape == (len(sample_splits.x_test), 10)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba >= 0).all()
+    pred = est.predict(sample_splits.x_test)
+    assert pred.shape == (len(sample_splits.x_test),) and set(pred) <= set(range(10))
+    assert np.array_equal(pred, np.argmax(proba, axis=1))
+    assert list(est.classes_) == list(range(10))
+
+
+def test_learns_better_than_chance(fitted, sample_splits):
+    name, est = fitted
+    # 10 classes: chance is 10%. A few epochs on 540 images must at least double it (batch norm's
+    # moving statistics lag far behind in such short runs, so the CNNs stay well below their training accuracy).
+    assert est.score(sample_splits.x_test, sample_splits.y_test) > 0.2
+
+
+def test_accepts_flat_784_pixel_rows(fitted, sample_splits):
+    name, est = fitted
+    x = sample_splits.x_test[:5]
+    assert np.allclose(est.predict_proba(x.reshape(5, 784)), est.predict_proba(x))
+
+
+def test_clone_gives_unfitted_copy_with_same_params(fitted):
+    name, est = fitted
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    assert not hasattr(c, "classes_")
+
+
+def test_save_load_round_trip_identical_predictions(fitted, sample_splits, tmp_path):
+    name, est = fitted
+    path = est.save(tmp_path / f"{name}{est.file_suffix}")
+    loaded = type(est).load(path)
+    assert np.array_equal(loaded.predict(sample_splits.x_test), est.predict(sample_splits.x_test))
+    assert np.allclose(loaded.predict_proba(sample_splits.x_test), est.predict_proba(sample_splits.x_test))
+
+
+def test_rejects_wrong_image_shape(fitted):
+    name, est = fitted
+    with pytest.raises(ValueError, match="28, 28"):
+        est.predict(np.zeros((3, 32, 32)))
+
+
+def test_primary_cnn_has_exactly_330346_parameters():
+    assert build_cnn().count_params() == 330_346
+
+
+def test_lenet5_has_classic_parameter_count():
+    assert build_lenet5().count_params() == 61_706
+
+
+def test_ensemble_averages_member_probabilities(sample_splits):
+    s = sample_splits
+    est = KerasClassifier("mlp", n_members=2, epochs=1, batch_size=64).fit(
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    assert len(est.history_) == 2
+    x = s.x_test[:20, ..., None].astype(np.float32)
+    members = [layer for layer in est.model_.layers if hasattr(layer, "layers")]
+    mean = np.mean([m(x, training=False).numpy() for m in members], axis=0)
+    assert len(members) == 2 and np.allclose(est.predict_proba(s.x_test[:20]), mean, atol=1e-6)
+
+
+def test_keras_history_records_learning_rate_and_best_epoch(sample_splits, tmp_path):
+    s = sample_splits
+    ckpt = tmp_path / "lenet5.keras"
+    est = KerasClassifier("lenet5", epochs=2, batch_size=64, checkpoint_path=str(ckpt)).fit(
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    h = est.history_[0]
+    assert len(h["loss"]) == 2 and len(h["learning_rate"]) == 2 and h["best_epoch"] in (1, 2)
+    assert ckpt.is_file()  # the best epoch was checkpointed during training
+
+
+def test_same_seed_same_predictions(sample_splits):
+    s = sample_splits
+    runs = [KerasClassifier("lenet5", epochs=1, batch_size=64, random_state=3).fit(s.x_train, s.y_train)
+            .predict_proba(s.x_test) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_works_in_pipeline_and_grid_search(sample_splits):
+    s = sample_splits
+    pipe = Pipeline([("knn", KNN(deskew=False))])
+    search = GridSearchCV(pipe, {"knn__n_neighbors": [1, 3]}, cv=2).fit(s.x_train, s.y_train)
+    assert search.best_params_["knn__n_neighbors"] in (1, 3)
+    assert 0.5 < search.score(s.x_test, s.y_test) <= 1.0
+
+
+def test_keras_model_carves_validation_when_none_given(sample_splits):
+    s = sample_splits
+    est = KerasClassifier("mlp", epochs=1, validation_fraction=0.2).fit(s.x_train, s.y_train)
+    assert est.n_train_ == int(len(s.y_train) * 0.8)
+
+
+def test_classical_model_learns_from_validation_rows_too(sample_splits):
+    s = sample_splits
+    est = KNN().fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    assert est.n_train_ == len(s.y_train) + len(s.y_val)
+
+
+def test_skops_load_refuses_untrusted_types(tmp_path):
+    import skops.io as sio
+
+    from bench.estimators import DigitClassifier
+
+    path = tmp_path / "evil.skops"
+    sio.dump({"x": np.arange(3)}, path)  # loadable, but not a model: refused by class check
+    with pytest.raises(ValueError, match="not a DigitClassifier"):
+        DigitClassifier.load(path)
+
+
+def test_model_names_parse():
+    assert parse_model_names("all") == list(MODELS)
+    assert parse_model_names("hog-svm, cnn") == ["hog-svm", "cnn"]
+    with pytest.raises(ValueError, match="unknown model"):
+        parse_model_names("hog-svm,resnet")
