@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmark.py",
         description="Train and measure classical and deep models on handwritten digits (MNIST); "
-        "write a results JSON (one row per model, written as each model finishes) and print a comparison table.",
+        "write a results JSON (one row per model, written as each model finishes) and print a comparison table.\n"
+        "Other commands: 'benchmark.py report RESULTS.json' rebuilds reports; 'benchmark.py check' and\n"
+        "'benchmark.py baseline' compare a run with a committed baseline (each has its own --help).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"models:\n{models}\n\nprofiles:\n{profiles}\n\n"
         "data: --dataset mnist looks at --data, then $MNIST_PATH (a Keras mnist.npz or a folder of the four\n"
@@ -65,14 +67,37 @@ def fail(console, message: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
-def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `benchmark.py NAME ...` hands the rest of the command line to these (module, function).
+SUBCOMMANDS = {
+    "report": ("bench.report.cli", "main"),
+    "check": ("bench.regression", "check_main"),
+    "baseline": ("bench.regression", "baseline_main"),
+}
+
+
+def make_console():
     from rich.console import Console
 
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the whole comparison table
         console = Console(width=200)
+    return console
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        module, function = SUBCOMMANDS[argv[0]]
+        return getattr(importlib.import_module(module), function)(argv[1:])
+    return run_main(argv)
+
+
+def run_main(argv) -> int:
+    """Train and measure: the default command."""
+    console = make_console()
     args = build_parser().parse_args(argv)
     try:
         names = parse_model_names(args.models)

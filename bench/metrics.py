@@ -78,3 +78,21 @@ def latency(predict, X, calls=1000, warmup=50) -> dict:
         "latency_ms_mean": float(ms.mean()),
         "latency_calls": int(calls),
     }
+
+
+def reference_workload(repeats=7, size=384, inner=10) -> dict:
+    """Time a fixed workload (float64 matrix products) on this machine, now.
+
+    Model times divided by this reference compare across machines of different speed:
+    a machine twice as slow doubles both. The median of `repeats` resists a busy moment.
+    """
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
+    a @ b  # warm-up: thread pool start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            a @ b
+        times.append((time.perf_counter() - start) * 1000)
+    return {"reference_ms": float(np.median(times)), "reference_ms_repeats": [float(t) for t in times]}

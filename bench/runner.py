@@ -80,6 +80,7 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
     est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
     train_seconds = time.perf_counter() - start
     est.save(model_path)
+    reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
     measured, proba = measure(est, splits, PROFILES[profile].latency_calls)
     predictions = out_dir / "predictions" / f"{name}.npz"
     save_predictions(predictions, splits.y_test, proba)
@@ -98,7 +99,9 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
             **{k: v for k, v in measured.items() if k not in quality_keys},
             "params": est.n_params(),
             "size_bytes": _size_on_disk(model_path),
+            "reference_ms": reference["reference_ms"],
         },
+        "reference_ms_repeats": reference["reference_ms_repeats"],
         "per_class": measured["per_class"],
         "confusion_matrix": measured["confusion_matrix"],
         "history": getattr(est, "history_", None),
