@@ -139,6 +139,14 @@ def run_main(argv) -> int:
     results = read_results(results_path)
     console.print(comparison_table(results))
     console.print(f"results: {results_path}")
+    from .report.build import build_reports
+
+    try:
+        for path in build_reports(results_path):
+            console.print(f"report: {path}")
+    except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
+        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
+                      f"python benchmark.py report {results_path}[/red]")
     failed = [n for n, r in results["models"].items() if r.get("status") != "ok"]
     if failed:
         return fail(console, f"model(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_MODEL_FAILED)

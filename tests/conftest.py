@@ -2,8 +2,34 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Full MNIST when CI or a developer provides it (MNIST_PATH), the shipped sample otherwise.
+DATA_ARGS = [] if os.environ.get("MNIST_PATH") else ["--offline"]
+
+
+def bench(*args, out=None, **kw):
+    """Run benchmark.py as a user would; --out and --models-dir point into `out`."""
+    cmd = [sys.executable, "benchmark.py", *args]
+    if args[:1] not in (["report"], ["check"], ["baseline"]):
+        cmd += DATA_ARGS
+    if out is not None:
+        cmd += ["--out", str(out), "--models-dir", str(Path(out) / "models")]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, **kw)
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory):
+    """One real run of all eight models with the ci profile: (output folder, completed process)."""
+    out = tmp_path_factory.mktemp("ci-run")
+    proc = bench("--profile", "ci", out=out)
+    return out, proc
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """End to end through benchmark.py: the ci profile, resume after a kill, bad options."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,23 +12,7 @@ import pytest
 
 from bench.registry import MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
-# Full MNIST when CI or a developer provides it (MNIST_PATH), the shipped sample otherwise.
-DATA_ARGS = [] if os.environ.get("MNIST_PATH") else ["--offline"]
-
-
-def bench(*args, out=None, **kw):
-    cmd = [sys.executable, "benchmark.py", *args, *DATA_ARGS]
-    if out is not None:
-        cmd += ["--out", str(out), "--models-dir", str(Path(out) / "models")]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, **kw)
-
-
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ci-run")
-    proc = bench("--profile", "ci", out=out)
-    return out, proc
+from conftest import DATA_ARGS, ROOT, bench
 
 
 def test_ci_profile_runs_all_eight_models(ci_run):

@@ -1,0 +1,214 @@
+"""Results file -> report.md and report.html (same content) with figures beside them.
+
+Reads only what a run wrote: results.json, and when present test_set.npz and
+predictions/<model>.npz (plain arrays, loaded without pickle). Without those arrays the
+report still has every table and the confusion matrices and training curves; the
+galleries and ROC curves say they are missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..results import atomic_write_bytes, load_predictions, read_results
+from . import figures
+from .columns import COLUMNS, best_values, fmt, ok_rows_by_accuracy
+from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
+                       to_markdown)
+
+N_SAMPLE_PREDICTIONS = 12
+
+
+def load_arrays(run_dir: Path, results: dict) -> dict:
+    """Test images and each model's predictions, where the run left them."""
+    arrays = {"x_test": None, "y_test": None, "predictions": {}}
+    test_set = run_dir / "test_set.npz"
+    if test_set.is_file():
+        with np.load(test_set, allow_pickle=False) as f:
+            arrays["x_test"], arrays["y_test"] = f["x_test"], f["y_test"]
+    for name, row in results["models"].items():
+        p = run_dir / row.get("predictions_path", "missing")
+        if row.get("status") == "ok" and p.is_file():
+            arrays["predictions"][name] = load_predictions(p)
+    return arrays
+
+
+def run_section(results: dict) -> list:
+    run, ds, env = results["run"], results["run"]["dataset"], results["run"]["environment"]
+    blocks = [Heading(2, "Run")]
+    if ds.get("is_sample"):
+        blocks.append(Note(f"{ds.get('note')} Numbers here are not comparable with full-MNIST results."))
+    failed = [n for n, r in results["models"].items() if r.get("status") != "ok"]
+    if failed:
+        blocks.append(Note(f"These models failed and are not in the tables: {', '.join(failed)}."))
+    threads = env.get("threads", {})
+    pools = ", ".join(f"{p['api']} {p['num_threads']}" for p in threads.get("native_pools", []))
+    code = env.get("digit_bench", {})
+    blocks.append(Table(["", ""], [
+        ["date", f"{run['started_at']} to {run.get('finished_at')}"],
+        ["command", run["command"]],
+        ["profile", run["profile"]],
+        ["seed", str(run["seed"])],
+        ["dataset", f"{ds['name']}: {ds['n_train']:,} train, {ds['n_val']:,} validation, {ds['n_test']:,} test"],
+        ["data source", ds["source"]],
+        ["data fingerprint", ds["fingerprint"]],
+        ["machine", f"{env.get('cpu')}, {env.get('cpu_count')} cores ({env.get('affinity_cpus')} usable), {env.get('platform')}"],
+        ["threads", f"TensorFlow intra/inter-op {threads.get('tf_intra_op')}/{threads.get('tf_inter_op')} (0: all cores); {pools}"],
+        ["packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + f"; Python {env.get('python')}"],
+        ["code", f"digit-bench {code.get('version')}, commit {code.get('git_commit')}" + (" (uncommitted changes)" if code.get("git_dirty") else "")],
+        ["total wall time", f"{run['total_wall_seconds']:.0f} s over {len(run['sessions'])} session(s)"],
+    ], right_align_from=2))
+    return blocks
+
+
+def dataset_section(results: dict, arrays: dict, fig_dir: Path) -> list:
+    ds = results["run"]["dataset"]
+    train = np.asarray(ds["train_class_counts"])
+    test = np.asarray(ds["test_class_counts"])
+    blocks = [Heading(2, "Dataset"),
+              Table(["digit", *map(str, range(10)), "total"],
+                    [["train (incl. validation)", *map(str, train), str(train.sum())],
+                     ["test", *map(str, test), str(test.sum())]]),
+              _figure(figures.class_distribution(train, test, fig_dir / "class_distribution.png"), fig_dir,
+                      "Class distribution of train and test")]
+    if arrays["x_test"] is not None:
+        blocks.append(_figure(figures.sample_grid(arrays["x_test"], arrays["y_test"], fig_dir / "samples.png"),
+                              fig_dir, "Sample test images, one row per digit"))
+    return blocks
+
+
+def comparison_section(results: dict, fig_dir: Path) -> list:
+    rows = ok_rows_by_accuracy(results)
+    best = best_values(rows)
+    table_rows = []
+    for r in rows:
+        cells = [r["name"], r["family"]]
+        for _, key, f, _ in COLUMNS:
+            value = r["metrics"].get(key)
+            cells.append(Cell(fmt(key, f, value), bold=key in best and value == best[key]))
+        table_rows.append(cells)
+    blocks = [Heading(2, "Comparison"),
+              Table(["model", "family", *[c[0] for c in COLUMNS]], table_rows, right_align_from=2,
+                    caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
+                            "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
+                            "batches of 1,000; latency: one image per call."),
+              BulletList([f"{r['name']} ({r['family']}): {r.get('description', '')}" for r in rows])]
+    if rows:
+        blocks.append(_figure(figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"), fig_dir,
+                              "Accuracy against single-image latency"))
+    return blocks
+
+
+def sample_predictions_section(results: dict, arrays: dict, fig_dir: Path) -> list:
+    rows = [r for r in ok_rows_by_accuracy(results) if r["name"] in arrays["predictions"]]
+    if arrays["x_test"] is None or not rows:
+        return []
+    y = arrays["y_test"]
+    picks = np.arange(min(N_SAMPLE_PREDICTIONS, len(y)))
+    best = arrays["predictions"][rows[0]["name"]]
+    conf = best["proba"].max(axis=1)
+    blocks = [Heading(2, "Sample predictions"),
+              _figure(figures.sample_predictions(arrays["x_test"], y, best["y_pred"], conf, picks, rows[0]["name"],
+                                                 fig_dir / "sample_predictions.png"), fig_dir,
+                      f"The first {len(picks)} test images as {rows[0]['name']} (most accurate) sees them")]
+    table = []
+    for i in picks:
+        cells = [f"#{i}", str(y[i])]
+        for r in rows:
+            p = arrays["predictions"][r["name"]]
+            cells.append(Cell(f"{p['y_pred'][i]} ({p['proba'][i].max():.2%})", bold=p["y_pred"][i] != y[i]))
+        table.append(cells)
+    blocks.append(Table(["image", "actual", *[r["name"] for r in rows]], table, right_align_from=1,
+                        caption="Predicted digit (confidence) of every model; wrong predictions in bold."))
+    return blocks
+
+
+def top_confusions(cm, limit=10) -> list[str]:
+    cm = np.asarray(cm)
+    off = [(cm[i, j], i, j) for i in range(10) for j in range(10) if i != j and cm[i, j] > 0]
+    return [f"true {i} -> predicted {j}: {n} case{'s' if n != 1 else ''}" for n, i, j in sorted(off, reverse=True)[:limit]]
+
+
+def model_section(row: dict, arrays: dict, fig_dir: Path) -> list:
+    name, m = row["name"], row["metrics"]
+    pc = row["per_class"]
+    blocks = [Heading(2, f"Model: {name}"),
+              Paragraph(f"{row['family']} - {row.get('description', '')}. Accuracy {m['accuracy']:.2%} "
+                        f"({m['error_count']} errors of {row['n_test']:,}), trained on {row['n_train']:,} images "
+                        f"in {m['train_seconds']:.1f} s."),
+              Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row["settings"].items()))),
+              _figure(figures.confusion_matrix(row["confusion_matrix"], name, fig_dir / f"cm_{name}.png"), fig_dir,
+                      f"{name}: confusion matrix"),
+              Table(["true \\ predicted", *map(str, range(10))],
+                    [[str(i), *map(str, r)] for i, r in enumerate(row["confusion_matrix"])], caption="Counts."),
+              Table(["digit", "precision", "recall", "F1", "ROC-AUC", "support"],
+                    [[str(d), f"{pc['precision'][d]:.4f}", f"{pc['recall'][d]:.4f}", f"{pc['f1'][d]:.4f}",
+                      "-" if pc["roc_auc"][d] is None else f"{pc['roc_auc'][d]:.5f}", str(pc["support"][d])]
+                     for d in range(10)])]
+    preds = arrays["predictions"].get(name)
+    if preds is not None:
+        blocks.append(_figure(figures.roc_curves(preds["y_true"], preds["proba"].astype(np.float64), name,
+                                                 fig_dir / f"roc_{name}.png"), fig_dir, f"{name}: ROC curves"))
+    if row.get("history"):
+        blocks.append(_figure(figures.training_curves(row["history"], name, fig_dir / f"history_{name}.png"),
+                              fig_dir, f"{name}: loss and accuracy per epoch"))
+    blocks += [Heading(3, f"{name}: error analysis"), BulletList(top_confusions(row["confusion_matrix"]) or ["no errors"])]
+    if preds is not None and arrays["x_test"] is not None and m["error_count"]:
+        conf = preds["proba"].max(axis=1)
+        blocks.append(_figure(figures.misclassified_gallery(arrays["x_test"], preds["y_true"], preds["y_pred"], conf,
+                                                            name, fig_dir / f"errors_{name}.png"), fig_dir,
+                              f"{name}: misclassified test images, most confident first (true -> predicted, confidence)"))
+    elif preds is None:
+        blocks.append(Paragraph("Predictions file not available: no ROC curves or error gallery."))
+    return blocks
+
+
+def cross_model_section(arrays: dict, fig_dir: Path) -> list:
+    preds = arrays["predictions"]
+    if len(preds) < 2:
+        return []
+    names = list(preds)
+    wrong = {n: preds[n]["y_pred"] != preds[n]["y_true"] for n in names}
+    shared = np.array([[int((wrong[a] & wrong[b]).sum()) for b in names] for a in names])
+    everyone = np.flatnonzero(np.logical_and.reduce([wrong[n] for n in names]))
+    blocks = [Heading(2, "Errors across models"),
+              Paragraph(f"{len(everyone)} test images are misclassified by all {len(names)} models."),
+              Table(["", *names], [[a, *map(str, shared[i])] for i, a in enumerate(names)],
+                    caption="Errors shared by each pair of models; the diagonal is each model's own error count."),
+              _figure(figures.shared_errors(names, shared, fig_dir / "shared_errors.png"), fig_dir,
+                      "Shared errors between pairs of models")]
+    if len(everyone) and arrays["x_test"] is not None:
+        blocks.append(_figure(figures.common_errors(arrays["x_test"], arrays["y_test"], everyone[:32],
+                                                    fig_dir / "common_errors.png"), fig_dir,
+                              "Test images every model gets wrong (true label, test index)"))
+    return blocks
+
+
+def _figure(path: Path, fig_dir: Path, caption: str) -> Image:
+    return Image(f"{fig_dir.name}/{path.name}", alt=caption, caption=caption)
+
+
+def build_document(results: dict, arrays: dict, fig_dir: Path) -> Document:
+    run, ds = results["run"], results["run"]["dataset"]
+    title = f"digit-bench report: {ds['name']}, profile {run['profile']}, seed {run['seed']}"
+    doc = Document(title)
+    doc.add(*run_section(results), *dataset_section(results, arrays, fig_dir), *comparison_section(results, fig_dir),
+            *sample_predictions_section(results, arrays, fig_dir))
+    for row in ok_rows_by_accuracy(results):
+        doc.add(*model_section(row, arrays, fig_dir))
+    doc.add(*cross_model_section(arrays, fig_dir))
+    return doc
+
+
+def build_reports(results_path, out_dir=None) -> tuple[Path, Path]:
+    """Write report.md, report.html and figures/ into out_dir (default: beside the results)."""
+    results_path = Path(results_path)
+    results = read_results(results_path)
+    out_dir = Path(out_dir) if out_dir else results_path.parent
+    doc = build_document(results, load_arrays(results_path.parent, results), out_dir / "figures")
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    atomic_write_bytes(md, to_markdown(doc).encode())
+    atomic_write_bytes(page, to_html(doc).encode())
+    return md, page

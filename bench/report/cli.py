@@ -1,0 +1,48 @@
+"""`benchmark.py report RESULTS.json [--out DIR] [--update-readme]`: reports without retraining."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+# The eight models a headline run must hold; the report never imports the registry (or estimators).
+HEADLINE_MODELS = ["hog-svm", "random-forest", "knn", "mlp", "lenet5", "cnn", "cnn-aug", "ensemble"]
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="benchmark.py report",
+                                description="Rebuild report.md and report.html (with figures/) from a results file.")
+    p.add_argument("results", help="a results.json written by a run")
+    p.add_argument("--out", metavar="DIR", help="where the reports go (default: beside the results file)")
+    p.add_argument("--update-readme", action="store_true",
+                   help="also rewrite the README table between <!-- results:start --> and <!-- results:end -->; "
+                        "only a full-profile run of all models on full MNIST is accepted")
+    p.add_argument("--readme", default="README.md", help="the README to update (default: README.md)")
+    return p
+
+
+def main(argv) -> int:
+    from ..cli import fail, make_console
+    from ..results import ResultsError, read_results
+    from .build import build_reports
+    from .readme import ReadmeError, check_headline, results_block, update_readme
+
+    args = build_parser().parse_args(argv)
+    console = make_console()
+    try:
+        results = read_results(args.results)
+        if args.update_readme:  # refuse before writing anything
+            check_headline(results, HEADLINE_MODELS)
+        md, page = build_reports(args.results, args.out)
+        console.print(f"report: {md}\nreport: {page}")
+        if args.update_readme:
+            readme = Path(args.readme)
+            rel = lambda p: os.path.relpath(Path(p).resolve(), readme.resolve().parent)  # noqa: E731
+            changed = update_readme(readme, results_block(results, rel(args.results), rel(md)))
+            console.print(f"{readme}: {'table updated' if changed else 'already up to date'}")
+    except (ResultsError, ReadmeError) as e:
+        return fail(console, str(e))
+    except FileNotFoundError as e:
+        return fail(console, f"{e.filename}: no such file")
+    return 0

@@ -1,0 +1,181 @@
+"""Report figures (matplotlib, Agg): each function draws one figure and saves it as PNG.
+
+Images passed in are (N, 28, 28) uint8; probabilities (N, 10). The same model always gets
+the same colour (`model_color`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DIGITS = np.arange(10)
+PALETTE = plt.get_cmap("tab10").colors
+KNOWN_ORDER = ["hog-svm", "random-forest", "knn", "mlp", "lenet5", "cnn", "cnn-aug", "ensemble"]
+
+
+def model_color(name: str):
+    """A fixed colour per model name: known models in registry order, others by a stable hash."""
+    i = KNOWN_ORDER.index(name) if name in KNOWN_ORDER else zlib.crc32(name.encode()) % len(PALETTE)
+    return PALETTE[i % len(PALETTE)]
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def class_distribution(train_counts, test_counts, path: Path) -> Path:
+    """Share of each digit in train and test, side by side, with the counts on the bars."""
+    train, test = np.asarray(train_counts), np.asarray(test_counts)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    w = 0.4
+    for offset, counts, label, color in ((-w / 2, train, "train (incl. validation)", "#4c72b0"),
+                                         (w / 2, test, "test", "#dd8452")):
+        bars = ax.bar(DIGITS + offset, counts / counts.sum() * 100, w, label=f"{label}, n={counts.sum():,}", color=color)
+        ax.bar_label(bars, [f"{c:,}" for c in counts], fontsize=6, rotation=90, padding=2)
+    ax.set_xticks(DIGITS)
+    ax.set_xlabel("digit")
+    ax.set_ylabel("share of split (%)")
+    ax.set_ylim(0, max(train.max() / train.sum(), test.max() / test.sum()) * 100 * 1.25)
+    ax.set_title("Class distribution (bar labels: image counts)")
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def _image_grid(images, titles, path: Path, cols: int, title: str, title_colors=None) -> Path:
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.3), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (img, t) in enumerate(zip(images, titles)):
+        ax = axes.flat[i]
+        ax.imshow(img, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(t, fontsize=7, color=(title_colors[i] if title_colors else "black"))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def sample_grid(x, y, path: Path, per_class: int = 6) -> Path:
+    """The first `per_class` test images of each digit, one row per digit."""
+    picks = [i for d in DIGITS for i in np.flatnonzero(y == d)[:per_class]]
+    return _image_grid(x[picks], [str(y[i]) for i in picks], path, per_class, "Sample test images per class")
+
+
+def confusion_matrix(cm, name: str, path: Path) -> Path:
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    shown = cm.astype(float)
+    np.fill_diagonal(shown, np.nan)  # colour the errors; the diagonal would swamp them
+    im = ax.imshow(shown, cmap="Reds")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                color="black" if i != j else "#0a5c2b", fontweight="bold" if i == j else "normal")
+    ax.set_xticks(DIGITS)
+    ax.set_yticks(DIGITS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{name}: confusion matrix (errors shaded)", color=model_color(name), fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def roc_curves(y_true, proba, name: str, path: Path) -> Path:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    for d in DIGITS:
+        positive = y_true == d
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = roc_curve(positive, proba[:, d])
+        ax.plot(fpr, tpr, lw=1, color=PALETTE[d], label=f"{d} (AUC {roc_auc_score(positive, proba[:, d]):.4f})")
+    ax.set_xscale("symlog", linthresh=1e-3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0.5, 1.005)
+    ax.set_xlabel("false positive rate (log scale near 0)")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"{name}: ROC, one digit vs rest", color=model_color(name), fontsize=10)
+    ax.legend(fontsize=6, loc="lower right")
+    return _save(fig, path)
+
+
+def training_curves(histories, name: str, path: Path) -> Path:
+    """Loss and accuracy per epoch, train (solid) and validation (dashed); dotted lines at LR changes."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for k, hist in enumerate(histories):
+        epochs = np.arange(1, len(hist["loss"]) + 1)
+        alpha = 1.0 if len(histories) == 1 else 0.5 + 0.5 * (k == 0)
+        label = "" if len(histories) == 1 else f" (member {k})"
+        for ax, key in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+            ax.plot(epochs, hist[key], color=model_color(name), alpha=alpha, label=f"train{label}")
+            ax.plot(epochs, hist[f"val_{key}"], "--", color=model_color(name), alpha=alpha, label=f"validation{label}")
+        lr = np.asarray(hist.get("learning_rate", []))
+        for e in np.flatnonzero(np.diff(lr) != 0) + 1:  # the epoch after which LR was cut
+            for ax in (loss_ax, acc_ax):
+                ax.axvline(e + 0.5, color="grey", ls=":", lw=1)
+        if "best_epoch" in hist:
+            acc_ax.plot(hist["best_epoch"], hist["val_accuracy"][hist["best_epoch"] - 1], "o",
+                        color=model_color(name), ms=5)
+    loss_ax.set_yscale("log")
+    loss_ax.set_title("loss")
+    acc_ax.set_title("accuracy (dot: best epoch kept)")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+    acc_ax.legend(fontsize=7)
+    fig.suptitle(f"{name}: training (dotted: learning rate halved)", color=model_color(name), fontsize=10)
+    return _save(fig, path)
+
+
+def misclassified_gallery(x, y_true, y_pred, confidence, name: str, path: Path, limit: int = 24) -> Path:
+    """The most confident mistakes first."""
+    wrong = np.flatnonzero(y_true != y_pred)
+    wrong = wrong[np.argsort(-confidence[wrong])][:limit]
+    titles = [f"true {y_true[i]} → {y_pred[i]}\n{confidence[i]:.1%}" for i in wrong]
+    return _image_grid(x[wrong], titles, path, 8, f"{name}: most confident mistakes ({len(wrong)} shown)",
+                       ["#b00020"] * len(wrong))
+
+
+def sample_predictions(x, y_true, y_pred, confidence, indices, name: str, path: Path) -> Path:
+    titles = [f"Actual: {y_true[i]}\nPredicted: {y_pred[i]}\nConfidence: {confidence[i]:.2%}" for i in indices]
+    colors = ["#0a5c2b" if y_true[i] == y_pred[i] else "#b00020" for i in indices]
+    return _image_grid(x[indices], titles, path, 6, f"Sample predictions of {name}", colors)
+
+
+def common_errors(x, y_true, indices, path: Path) -> Path:
+    titles = [f"true {y_true[i]}\n#{i}" for i in indices]
+    return _image_grid(x[indices], titles, path, 8, "Test images every model gets wrong")
+
+
+def shared_errors(names, matrix, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(names), 0.8 + 0.6 * len(names)))
+    im = ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_title("Errors shared by each pair of models (diagonal: each model's errors)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def accuracy_vs_latency(rows, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for r in rows:
+        m = r["metrics"]
+        ax.scatter(m["latency_ms_p50"], m["accuracy"] * 100, s=60, color=model_color(r["name"]), label=r["name"],
+                   marker="o" if r["family"] == "deep" else "s")
+    ax.set_xscale("log")
+    ax.set_xlabel("single-image latency p50 (ms, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs latency (squares: classical, circles: deep)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

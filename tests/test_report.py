@@ -1,0 +1,146 @@
+"""Reports: built from a real run, same content in Markdown and HTML, rendered in headless Chromium."""
+
+import copy
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.registry import MODELS
+from bench.report.build import build_reports
+from bench.report.document import Document, Image, Paragraph, Table, to_html, to_markdown
+from bench.report.readme import END, START
+from conftest import bench
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def test_run_writes_both_reports_with_the_same_figures(ci_run):
+    out, proc = ci_run
+    md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    for name in MODELS:
+        assert f"Model: {name}" in md and f"Model: {name}" in page
+        assert f"figures/cm_{name}.png" in md and f"figures/cm_{name}.png" in page
+        assert (out / "figures" / f"cm_{name}.png").is_file()
+    md_images = sorted(line.split("](")[1].rstrip(")") for line in md.splitlines() if line.startswith("!["))
+    html_images = sorted(part.split('"')[0] for part in page.split('<img src="')[1:])
+    assert md_images == html_images and len(md_images) > 3 * len(MODELS)
+    assert "true " in md and "Actual" not in md  # confusions listed; sample predictions are a figure + table
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # offline, no scripts
+
+
+def test_report_command_rebuilds_without_retraining(ci_run, tmp_path):
+    out, _ = ci_run
+    before = (out / "results.json").read_bytes()
+    proc = bench("report", str(out / "results.json"), "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout
+    assert (tmp_path / "report.md").read_text() == (out / "report.md").read_text()
+    assert (out / "results.json").read_bytes() == before
+    assert not (tmp_path / "models").exists()
+
+
+def test_everything_is_escaped():
+    evil = '<script>alert("x")</script> [click](javascript:alert(1)) *bold* | pipe'
+    doc = Document(evil, [Paragraph(evil), Table(["a", evil], [[evil, evil]]), Image("figures/a.png", evil, evil)])
+    page, md = to_html(doc), to_markdown(doc)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert not re.search(r"(?<!\\)\]\(javascript", md)  # no live link
+    assert "\\[click\\]" in md and "\\<script\\>" in md
+    assert md.count("\n| ") == 3  # the pipe inside the text did not add a column
+
+
+def test_report_without_prediction_files_still_builds(ci_run, tmp_path):
+    out, _ = ci_run
+    shutil.copy(out / "results.json", tmp_path / "results.json")  # no test_set.npz, no predictions/
+    md, _ = build_reports(tmp_path / "results.json")
+    text = md.read_text()
+    assert "Predictions file not available" in text and "figures/cm_cnn.png" in text
+
+
+def _headline(results):
+    """A copy of a real run's results made to look like a full-MNIST run, to test the README writer alone."""
+    full = copy.deepcopy(results)
+    full["run"]["profile"] = "full"
+    full["run"]["dataset"].update(name="mnist", is_sample=False)
+    return full
+
+
+README = "# Title\n\nintro text\n\n" + START + "\nold table\n" + END + "\n\n## After\nkept as is\n"
+
+
+def test_update_readme_changes_only_the_marked_block(ci_run, tmp_path):
+    out, _ = ci_run
+    results = _headline(json.loads((out / "results.json").read_text()))
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    proc = bench("report", str(tmp_path / "results.json"), "--update-readme", "--readme", str(readme))
+    assert proc.returncode == 0, proc.stdout
+    text = readme.read_text()
+    before, after = text.split(START)[0], text.split(END)[1]
+    assert before == README.split(START)[0] and after == README.split(END)[1]
+    block = text.split(START)[1].split(END)[0]
+    assert "old table" not in block and all(f"| {n} |" in block for n in MODELS)
+    assert "results.json" in block
+
+
+def test_update_readme_refuses_sample_or_partial_runs(ci_run, tmp_path):
+    out, _ = ci_run
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    results = json.loads((out / "results.json").read_text())
+    sample = _headline(results)
+    sample["run"]["dataset"].update(name="mnist-sample", is_sample=True)
+    partial = _headline(results)
+    del partial["models"]["ensemble"]
+    for bad, reason in ((sample, "mnist-sample"), (partial, "models not measured: ensemble"),
+                        (results, "profile is 'ci'")):
+        (tmp_path / "results.json").write_text(json.dumps(bad))
+        proc = bench("report", str(tmp_path / "results.json"), "--update-readme", "--readme", str(readme))
+        assert proc.returncode == 2 and reason in proc.stdout and "refusing to update README" in proc.stdout
+        assert readme.read_text() == README
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver must be installed in CI (.ci/run installs them)")
+        pytest.skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1300,1800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_html_report_renders_in_headless_chromium(ci_run, browser, tmp_path):
+    out, _ = ci_run
+    browser.get((out / "report.html").resolve().as_uri())
+    # The comparison table is there and lists every model.
+    tables = browser.find_elements("css selector", "table")
+    comparison = [t for t in tables if "ROC-AUC" in t.text and "img/s" in t.text]
+    assert comparison and all(name in comparison[0].text for name in MODELS)
+    # Every image loaded (a broken one has naturalWidth 0), confusion matrices included.
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    broken = [src for src, ok in images if not ok]
+    assert not broken, broken
+    assert sum("figures/cm_" in src for src, _ in images) == len(MODELS)
+    shot = tmp_path / "report.png"
+    assert browser.save_screenshot(str(shot))
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[0] > 500 and pixels.std() > 0.05  # not a blank page
