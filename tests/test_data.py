@@ -74,6 +74,11 @@ def test_sample_is_5000_images_stratified():
     assert np.bincount(s.y_test).tolist() == [100] * 10
 
 
+def test_sample_takes_no_path():
+    with pytest.raises(DataError, match="takes no --data path"):
+        load_dataset("mnist-sample", path="somewhere.npz")
+
+
 def test_kaggle_csv(tmp_path, mnist_arrays):
     x = mnist_arrays["x_train"].reshape(200, -1)
     header = "label," + ",".join(f"pixel{i}" for i in range(784))
