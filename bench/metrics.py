@@ -85,14 +85,19 @@ def reference_workload(repeats=7, size=384, inner=10) -> dict:
 
     Model times divided by this reference compare across machines of different speed:
     a machine twice as slow doubles both. The median of `repeats` resists a busy moment.
+    It runs on one BLAS thread: with two, one thread waiting on a descheduled sibling made
+    it swing from 10 to 240 ms on a busy 2-core machine; on one thread it stayed at 17-24 ms.
     """
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
-    a @ b  # warm-up: thread pool start
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            a @ b
-        times.append((time.perf_counter() - start) * 1000)
+    with threadpool_limits(limits=1, user_api="blas"):
+        a @ b  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(inner):
+                a @ b
+            times.append((time.perf_counter() - start) * 1000)
     return {"reference_ms": float(np.median(times)), "reference_ms_repeats": [float(t) for t in times]}
