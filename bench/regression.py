@@ -142,16 +142,10 @@ def summarise(runs: list[dict], names, reference: str = "run") -> dict:
 
 
 def read_baseline(path) -> dict:
-    path = Path(path)
-    try:
-        baseline = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such baseline file (make one with: python benchmark.py baseline --out {path})") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise BadInput(f"{path}: not a readable baseline file: {e}") from None
-    if not isinstance(baseline, dict) or baseline.get("schema") != BASELINE_SCHEMA:
-        found = baseline.get("schema") if isinstance(baseline, dict) else type(baseline).__name__
-        raise BadInput(f"{path}: schema is {found!r}, expected {BASELINE_SCHEMA!r}")
+    from .results import read_versioned_json
+
+    baseline = read_versioned_json(path, BASELINE_SCHEMA, "baseline", BadInput,
+                                   f" (make one with: python benchmark.py baseline --out {path})")
     problem = baseline_problem(baseline)
     if problem:
         raise BadInput(f"{path}: malformed baseline: {problem}")

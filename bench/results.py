@@ -59,18 +59,23 @@ def write_results(path: Path, results: dict) -> None:
     atomic_write_bytes(path, json.dumps(results, indent=1, default=_plain).encode())
 
 
-def read_results(path) -> dict:
+def read_versioned_json(path, schema: str, kind: str, error=ValueError, hint: str = "") -> dict:
+    """Read a JSON object whose "schema" field must equal `schema`; one-line `error` otherwise."""
     path = Path(path)
     try:
-        results = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ResultsError(f"{path}: no such results file") from None
+        raise error(f"{path}: no such {kind} file{hint}") from None
     except (OSError, json.JSONDecodeError) as e:
-        raise ResultsError(f"{path}: not a readable results file: {e}") from None
-    if not isinstance(results, dict) or results.get("schema") != SCHEMA:
-        found = results.get("schema") if isinstance(results, dict) else type(results).__name__
-        raise ResultsError(f"{path}: schema is {found!r}, expected {SCHEMA!r}")
-    return results
+        raise error(f"{path}: not a readable {kind} file: {e}") from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise error(f"{path}: schema is {found!r}, expected {schema!r}")
+    return data
+
+
+def read_results(path) -> dict:
+    return read_versioned_json(path, SCHEMA, "results", ResultsError)
 
 
 def save_predictions(path: Path, y_true, proba) -> None:
