@@ -14,7 +14,7 @@ import numpy as np
 
 from ..results import atomic_write_bytes, load_predictions, read_results
 from . import figures
-from .columns import COLUMNS, best_values, fmt, ok_rows_by_accuracy
+from .columns import comparison_table, ok_rows_by_accuracy
 from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
                        to_markdown)
 
@@ -81,16 +81,8 @@ def dataset_section(results: dict, arrays: dict, fig_dir: Path) -> list:
 
 def comparison_section(results: dict, fig_dir: Path) -> list:
     rows = ok_rows_by_accuracy(results)
-    best = best_values(rows)
-    table_rows = []
-    for r in rows:
-        cells = [r["name"], r["family"]]
-        for _, key, f, _ in COLUMNS:
-            value = r["metrics"].get(key)
-            cells.append(Cell(fmt(key, f, value), bold=key in best and value == best[key]))
-        table_rows.append(cells)
     blocks = [Heading(2, "Comparison"),
-              Table(["model", "family", *[c[0] for c in COLUMNS]], table_rows, right_align_from=2,
+              comparison_table(results,
                     caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
                             "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
                             "batches of 1,000; latency: one image per call."),

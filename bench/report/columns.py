@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from .document import Cell, Table
+
+# The eight models of a headline run, in registry order (the report never imports the registry).
+MODEL_ORDER = ["hog-svm", "random-forest", "knn", "mlp", "lenet5", "cnn", "cnn-aug", "ensemble"]
+
 # (title, metric key, format, direction: +1 higher is better, -1 lower is better, 0 neither)
 COLUMNS = [
     ("accuracy", "accuracy", "{:.2%}", +1),
@@ -30,6 +35,15 @@ def fmt(key: str, fmt_str: str, value) -> str:
 def ok_rows_by_accuracy(results: dict) -> list[dict]:
     rows = [r for r in results["models"].values() if r.get("status") == "ok"]
     return sorted(rows, key=lambda r: -r["metrics"]["accuracy"])
+
+
+def comparison_table(results: dict, caption: str = "") -> Table:
+    """One row per measured model, sorted by accuracy, best value per column in bold."""
+    rows = ok_rows_by_accuracy(results)
+    best = best_values(rows)
+    return Table(["model", "family", *[c[0] for c in COLUMNS]], [
+        [r["name"], r["family"], *[Cell(fmt(k, f, r["metrics"].get(k)), bold=k in best and r["metrics"].get(k) == best[k])
+                                   for _, k, f, _ in COLUMNS]] for r in rows], right_align_from=2, caption=caption)
 
 
 def best_values(rows: list[dict]) -> dict:

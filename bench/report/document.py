@@ -87,6 +87,13 @@ def _md_cell(cell) -> str:
     return md_escape(cell)
 
 
+def markdown_table(b: Table) -> list[str]:
+    align = ["---" if i < b.right_align_from else "---:" for i in range(len(b.header))]
+    lines = ["| " + " | ".join(md_escape(h) for h in b.header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
+    return lines + (["", f"*{md_escape(b.caption)}*"] if b.caption else [])
+
+
 def to_markdown(doc: Document) -> str:
     out = [f"# {md_escape(doc.title)}", ""]
     for b in doc.blocks:
@@ -99,11 +106,7 @@ def to_markdown(doc: Document) -> str:
         elif isinstance(b, BulletList):
             out += [f"- {md_escape(i)}" for i in b.items] + [""]
         elif isinstance(b, Table):
-            align = ["---" if i < b.right_align_from else "---:" for i in range(len(b.header))]
-            out.append("| " + " | ".join(md_escape(h) for h in b.header) + " |")
-            out.append("| " + " | ".join(align) + " |")
-            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
-            out += ([f"", f"*{md_escape(b.caption)}*"] if b.caption else []) + [""]
+            out += markdown_table(b) + [""]
         elif isinstance(b, Image):
             # the path is ours (figures/<name>.png), but escape parentheses all the same
             out += [f"![{md_escape(b.alt)}]({b.path.replace('(', '%28').replace(')', '%29')})", ""]

@@ -15,14 +15,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .columns import MODEL_ORDER  # noqa: E402
+
 DIGITS = np.arange(10)
 PALETTE = plt.get_cmap("tab10").colors
-KNOWN_ORDER = ["hog-svm", "random-forest", "knn", "mlp", "lenet5", "cnn", "cnn-aug", "ensemble"]
 
 
 def model_color(name: str):
     """A fixed colour per model name: known models in registry order, others by a stable hash."""
-    i = KNOWN_ORDER.index(name) if name in KNOWN_ORDER else zlib.crc32(name.encode()) % len(PALETTE)
+    i = MODEL_ORDER.index(name) if name in MODEL_ORDER else zlib.crc32(name.encode()) % len(PALETTE)
     return PALETTE[i % len(PALETTE)]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import atomic_write_bytes
-from .columns import COLUMNS, best_values, fmt, ok_rows_by_accuracy
-from .document import Cell, Table, md_escape
+from .columns import comparison_table
+from .document import markdown_table, md_escape
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -33,15 +33,8 @@ def check_headline(results: dict, expected_models) -> None:
 
 
 def results_block(results: dict, results_path: str, report_path: str) -> str:
-    rows = ok_rows_by_accuracy(results)
-    best = best_values(rows)
-    table = Table(["model", "family", *[c[0] for c in COLUMNS]], [
-        [r["name"], r["family"], *[Cell(fmt(k, f, r["metrics"].get(k)), bold=k in best and r["metrics"].get(k) == best[k])
-                                   for _, k, f, _ in COLUMNS]] for r in rows], right_align_from=2)
-    from .document import Document, to_markdown
-
     run, env = results["run"], results["run"]["environment"]
-    body = to_markdown(Document("x", [table])).split("\n", 2)[2].strip()
+    body = "\n".join(markdown_table(comparison_table(results)))
     return "\n".join([
         START,
         f"Full MNIST ({run['dataset']['n_train']:,} train / {run['dataset']['n_val']:,} validation / "
