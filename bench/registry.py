@@ -22,12 +22,14 @@ class Profile:
     test_size: int | None
     latency_calls: int  # single-image calls timed after warm-up
     val_fraction: float = 0.1
+    threads: int | None = None  # every library's thread count (bench.threads); None: their defaults
 
 
 PROFILES = {
     "full": Profile("full", "the real comparison: all data, up to 30 epochs", None, None, 1000),
     "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300),
-    "ci": Profile("ci", "small, fixed, deterministic: 5,000 train / 1,000 test, 2-3 epochs", 5_000, 1_000, 200),
+    "ci": Profile("ci", "small, fixed, deterministic: 5,000 train / 1,000 test, 3 epochs, one thread", 5_000, 1_000,
+                  200, threads=1),
 }
 
 
@@ -45,8 +47,11 @@ class ModelSpec:
     def build(self, profile: str, seed: int, **extra):
         """A fresh, unfitted estimator with this profile's settings and the run's seed."""
         settings = self.settings_for(profile)
-        if "random_state" in self.estimator().get_params():
+        params = self.estimator().get_params()
+        if "random_state" in params:
             settings["random_state"] = seed
+        if "n_jobs" in params and PROFILES[profile].threads is not None:
+            settings["n_jobs"] = PROFILES[profile].threads
         return self.estimator(**settings, **extra)
 
     @property

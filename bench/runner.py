@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics, progress
+from . import metrics, progress, threads
 from .data import Splits, load_dataset
 from .registry import MODELS, PROFILES
 from .results import (RESULTS_NAME, SCHEMA, atomic_write_bytes, environment, now, read_results,
@@ -123,9 +123,17 @@ def save_test_set(out_dir: Path, splits: Splits) -> None:
     atomic_write_bytes(out_dir / "test_set.npz", buf.getvalue())
 
 
-def run(model_names, *, profile="full", dataset="mnist", data_path=None, seed=0, out_dir,
-        models_dir="models", resume=False, download=True, command="", console=None, on_data=None) -> Path:
-    """Run the benchmark; returns the results path. Rows are written as each model finishes."""
+def run(model_names, *, profile="full", **options) -> Path:
+    """Run the benchmark; returns the results path. Rows are written as each model finishes.
+
+    The profile's thread count (if any) holds for the whole run, the environment record included.
+    """
+    with threads.limited(PROFILES[profile].threads):
+        return _run(model_names, profile=profile, **options)
+
+
+def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, out_dir,
+         models_dir="models", resume=False, download=True, command="", console=None, on_data=None) -> Path:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
