@@ -82,6 +82,8 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
     est.save(model_path)
     reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
     measured, proba = measure(est, splits, PROFILES[profile].latency_calls)
+    # A model with its own inference path (TensorFlow Lite) shows it predicts as the model it was converted from.
+    inference = est.inference_check(splits.x_test) if hasattr(est, "inference_check") else None
     predictions = out_dir / "predictions" / f"{name}.npz"
     save_predictions(predictions, splits.y_test, proba)
     quality_keys = ("per_class", "confusion_matrix")
@@ -105,6 +107,7 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
         "per_class": measured["per_class"],
         "confusion_matrix": measured["confusion_matrix"],
         "history": getattr(est, "history_", None),
+        "inference": inference,
         "model_path": str(model_path),
         "predictions_path": str(predictions.relative_to(out_dir)),
         "finished_at": now(),

@@ -38,6 +38,13 @@ def test_ci_profile_runs_all_eight_models(ci_run):
     assert run["profile"] == "ci" and run["seed"] == 0 and run["total_wall_seconds"] > 0
     assert run["dataset"]["fingerprint"].startswith("sha256:")
     assert run["environment"]["packages"]["tensorflow"] and run["environment"]["cpu_count"]
+    # the ci profile pins every library to one thread, and the record says so
+    threads = run["environment"]["threads"]
+    assert threads["tf_intra_op"] == 1 and threads["tf_inter_op"] == 1
+    assert all(p["num_threads"] == 1 for p in threads["native_pools"])
+    for name in ("mlp", "lenet5", "cnn", "cnn-aug", "ensemble"):  # TensorFlow Lite predicts as Keras does
+        check = results["models"][name]["inference"]
+        assert check["inference"] == "tflite" and check["same_predictions_as_keras"] == 1.0, (name, check)
     # the terminal table is read back from the file and lists every model
     for name in MODELS:
         assert name in proc.stdout

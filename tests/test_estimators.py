@@ -11,7 +11,7 @@ from bench.estimators.keras_models import build_cnn, build_lenet5
 from bench.registry import MODELS, parse_model_names
 
 # Small but real settings so every model trains in seconds on the 600-image slice.
-FAST = {"random-forest": {"n_estimators": 10}, "cnn-aug": {"epochs": 5}}  # augmentation learns slower
+FAST = {"random-forest": {"n_estimators": 10}, "cnn-aug": {"epochs": 5}, "ensemble": {"epochs": 5}}  # augmentation learns slower
 # Batch norm's moving statistics need some steps before inference is sensible: small batches.
 KERAS_FAST = {"epochs": 2, "batch_size": 16}
 
@@ -148,3 +148,35 @@ def test_model_names_parse():
     assert parse_model_names("hog-svm, cnn") == ["hog-svm", "cnn"]
     with pytest.raises(ValueError, match="unknown model"):
         parse_model_names("hog-svm,resnet")
+
+
+def test_one_cycle_bfloat16_training_gives_a_float32_model(sample_splits):
+    s = sample_splits
+    est = KerasClassifier("lenet5", epochs=3, batch_size=32, schedule="one-cycle", precision="mixed_bfloat16",
+                          learning_rate=3e-3).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    lr = est.history_[0]["learning_rate"]
+    # warm-up over the first 30% of steps (ends inside epoch 1), then cosine decay to zero at the last step
+    assert len(lr) == 3 and lr[0] > lr[1] > lr[2] and lr[2] < 1e-6 and max(lr) <= 3e-3
+    assert est.history_[0]["kept_epoch"] == 3  # one-cycle keeps the epoch it anneals to
+    assert est.model_.dtype_policy.name == "float32" and est.model_.count_params() == 61_706
+    assert est.score(s.x_test, s.y_test) > 0.5
+
+
+def test_unknown_schedule_is_refused(sample_splits):
+    with pytest.raises(ValueError, match="unknown schedule 'cyclic'"):
+        KerasClassifier("mlp", epochs=1, schedule="cyclic").fit(sample_splits.x_train, sample_splits.y_train)
+
+
+def test_tflite_inference_predicts_as_keras(sample_splits, tmp_path):
+    s = sample_splits
+    est = KerasClassifier("cnn", epochs=1, batch_size=32, inference="tflite", n_jobs=1).fit(
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    check = est.inference_check(s.x_test)
+    assert check == {**check, "inference": "tflite", "same_predictions_as_keras": 1.0}
+    assert check["max_abs_proba_difference"] < 1e-4
+    batch = est.predict_proba(s.x_test[:50])
+    singles = np.concatenate([est.predict_proba(s.x_test[i : i + 1]) for i in range(50)])
+    assert np.allclose(singles, batch, atol=1e-5)
+    # the interpreter is rebuilt after clone, pickling and save/load, not carried over
+    loaded = KerasClassifier.load(est.save(tmp_path / "cnn.keras"))
+    assert np.array_equal(loaded.predict(s.x_test), est.predict(s.x_test))

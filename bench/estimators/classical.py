@@ -11,6 +11,7 @@ import numpy as np
 from skimage.feature import hog
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
@@ -141,18 +142,25 @@ class RandomForest(DigitClassifier):
 
 
 class KNN(DigitClassifier):
-    """k-nearest neighbours on (optionally deskewed) pixels."""
+    """k-nearest neighbours on (optionally deskewed) pixels, optionally projected by PCA.
 
-    def __init__(self, n_neighbors=3, weights="distance", deskew=True, n_jobs=-1):
+    n_components: PCA dimensions before the neighbour search (None: all 784 pixels). The
+    projection drops pixel noise and makes each query ~13x cheaper (60 of 784 dimensions).
+    """
+
+    def __init__(self, n_neighbors=3, weights="distance", deskew=True, n_components=None, n_jobs=-1):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.deskew = deskew
+        self.n_components = n_components
         self.n_jobs = n_jobs
 
     def _fit(self, X, y, X_val, y_val):
+        projection = [PCA(self.n_components, random_state=0)] if self.n_components else []
         self.pipeline_ = make_pipeline(
             Deskew(self.deskew),
             Flatten(),
+            *projection,
             KNeighborsClassifier(n_neighbors=self.n_neighbors, weights=self.weights, n_jobs=self.n_jobs),
         ).fit(X, y)
 

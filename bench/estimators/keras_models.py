@@ -9,12 +9,14 @@ ReduceLROnPlateau and EarlyStopping on validation loss, best-epoch checkpoint.
 from __future__ import annotations
 
 import json
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from .. import progress
-from .base import DigitClassifier, N_CLASSES
+from .base import DigitClassifier, N_CLASSES, check_images
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -115,6 +117,87 @@ def random_affine(images, seed, rotation_deg=10.0, zoom=0.1, shift=0.1, shear=0.
 
 
 ARCHITECTURES = {"mlp": build_mlp, "lenet5": build_lenet5, "cnn": build_cnn}
+SCHEDULES = ("plateau", "one-cycle")
+INFERENCE = ("keras", "tflite")
+
+
+def _normalised(chunks) -> np.ndarray:
+    proba = np.concatenate(chunks).astype(np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _lite_interpreter(**kwargs):
+    try:  # LiteRT, TensorFlow Lite's successor, when installed
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
+
+        import tensorflow as tf
+
+        with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT replaces it
+            warnings.simplefilter("ignore")
+            return tf.lite.Interpreter(**kwargs)
+    return Interpreter(**kwargs)
+
+
+class LiteRunner:
+    """A Keras model converted to TensorFlow Lite; call it with (B, 28, 28, 1) float32 batches.
+
+    The interpreter runs XNNPACK kernels with almost no per-call overhead, which is what a
+    single image needs. An interpreter has one input shape, so one is kept per batch size.
+    """
+
+    def __init__(self, model, threads=None, max_shapes=4):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.tflite"
+            model.export(str(path), format="litert", verbose=False)
+            self.content = path.read_bytes()
+        self.threads = threads
+        self.max_shapes = max_shapes
+        self._by_size = {}
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if n not in self._by_size:
+            if len(self._by_size) >= self.max_shapes:
+                self._by_size.pop(next(iter(self._by_size)))
+            kwargs = {"model_content": self.content}
+            if self.threads:
+                kwargs["num_threads"] = self.threads
+            it = _lite_interpreter(**kwargs)
+            inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+            it.resize_tensor_input(inp, [n, *INPUT_SHAPE])
+            it.allocate_tensors()
+            self._by_size[n] = (it, inp, out)
+        it, inp, out = self._by_size[n]
+        it.set_tensor(inp, np.ascontiguousarray(x, dtype=np.float32))
+        it.invoke()
+        return it.get_tensor(out).copy()
+
+
+@contextmanager
+def dtype_policy(name: str):
+    """Layers built inside use Keras' dtype policy `name` ('float32', 'mixed_bfloat16')."""
+    keras = _keras()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _log_learning_rate_callback():
+    keras = _keras()
+
+    class LogLearningRate(keras.callbacks.Callback):
+        """Records the optimizer's rate at each epoch's end (ReduceLROnPlateau does this itself)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    return LogLearningRate()
 
 
 def enable_determinism(seed: int) -> None:
@@ -134,6 +217,14 @@ class KerasClassifier(DigitClassifier):
     architecture: 'mlp', 'lenet5' or 'cnn'. augment: train on randomly rotated, zoomed,
     shifted and sheared batches. n_members > 1 trains that many networks with seeds
     random_state, random_state+1, ... and averages their probabilities in one Keras model.
+    schedule: 'plateau' (the original recipe: ReduceLROnPlateau and EarlyStopping on
+    validation loss, up to `epochs`) or 'one-cycle' (exactly `epochs`: a linear warm-up to
+    `learning_rate` over the first 30% of steps, then cosine decay to zero).
+    precision: 'float32', or 'mixed_bfloat16' to train with bfloat16 arithmetic (float32
+    weights); the fitted model is always a float32 network.
+    inference: 'keras' (a traced TensorFlow function) or 'tflite' (the same network
+    converted to TensorFlow Lite: far less per-call overhead for single images); n_jobs is
+    its thread count (None: TensorFlow Lite's default).
     checkpoint_path: where the best epoch (lowest validation loss) is saved during training.
     """
 
@@ -142,13 +233,16 @@ class KerasClassifier(DigitClassifier):
     file_suffix = ".keras"
 
     def __init__(self, architecture="cnn", epochs=30, batch_size=128, learning_rate=1e-3,
-                 augment=False, n_members=1, early_stopping_patience=5, lr_patience=3,
-                 lr_factor=0.5, min_lr=1e-4, validation_fraction=0.1, random_state=0,
+                 schedule="plateau", precision="float32", augment=False, n_members=1,
+                 early_stopping_patience=5, lr_patience=3, lr_factor=0.5, min_lr=1e-4,
+                 validation_fraction=0.1, inference="keras", n_jobs=None, random_state=0,
                  checkpoint_path=None):
         self.architecture = architecture
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.precision = precision
         self.augment = augment
         self.n_members = n_members
         self.early_stopping_patience = early_stopping_patience
@@ -156,6 +250,8 @@ class KerasClassifier(DigitClassifier):
         self.lr_factor = lr_factor
         self.min_lr = min_lr
         self.validation_fraction = validation_fraction
+        self.inference = inference
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.checkpoint_path = checkpoint_path
 
@@ -163,13 +259,19 @@ class KerasClassifier(DigitClassifier):
         keras = _keras()
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         members, self.history_ = [], []
         for i in range(self.n_members):
             seed = self.random_state + i
             enable_determinism(seed)
             name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
-            net = ARCHITECTURES[self.architecture](name=name)
+            with dtype_policy(self.precision):
+                net = ARCHITECTURES[self.architecture](name=name)
             self.history_.append(self._train(net, X, y, X_val, y_val, seed, self._member_checkpoint(i)))
+            if self.precision != "float32":  # inference in float32: same weights, full-precision arithmetic
+                trained, net = net, ARCHITECTURES[self.architecture](name=name)
+                net.set_weights(trained.get_weights())
             members.append(net)
         if len(members) == 1:
             self.model_ = members[0]
@@ -178,6 +280,16 @@ class KerasClassifier(DigitClassifier):
             averaged = keras.layers.Average()([m(inputs) for m in members])
             self.model_ = keras.Model(inputs, averaged, name=f"{self.architecture}_ensemble")
         self._predict_fn = None
+        self._lite = None
+
+    def _learning_rate(self, total_steps):
+        """A constant rate (plateau: the callback lowers it) or the one-cycle schedule over all steps."""
+        if self.schedule == "plateau":
+            return self.learning_rate
+        warmup = int(0.3 * total_steps)
+        return _keras().optimizers.schedules.CosineDecay(
+            self.learning_rate / 25, decay_steps=total_steps - warmup, warmup_target=self.learning_rate,
+            warmup_steps=warmup)
 
     def _member_checkpoint(self, i):
         if not self.checkpoint_path:
@@ -191,12 +303,12 @@ class KerasClassifier(DigitClassifier):
         keras = _keras()
         import tensorflow as tf
 
+        steps = -(-len(X) // self.batch_size)
         net.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
+            optimizer=keras.optimizers.Adam(self._learning_rate(steps * self.epochs)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        steps = -(-len(X) // self.batch_size)
         train = tf.data.Dataset.from_tensor_slices((X[..., None], y))
         train = train.shuffle(len(X), seed=seed, reshuffle_each_iteration=True).batch(self.batch_size)
         if self.augment:
@@ -208,14 +320,17 @@ class KerasClassifier(DigitClassifier):
                 lambda i, xy: (random_affine(xy[0], tf.stack([tf.cast(seed, tf.int64), i])), xy[1]),
                 num_parallel_calls=tf.data.AUTOTUNE)
         train = train.prefetch(tf.data.AUTOTUNE)
-        callbacks = [
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=self.lr_factor, patience=self.lr_patience, min_lr=self.min_lr
-            ),
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.early_stopping_patience, restore_best_weights=True
-            ),
-        ]
+        if self.schedule == "plateau":
+            callbacks = [
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor="val_loss", factor=self.lr_factor, patience=self.lr_patience, min_lr=self.min_lr
+                ),
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.early_stopping_patience, restore_best_weights=True
+                ),
+            ]
+        else:  # the schedule fixes the epochs and the last one is the one it anneals to: kept as it ends
+            callbacks = [_log_learning_rate_callback()]
         if checkpoint:
             Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
             callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True))
@@ -226,6 +341,8 @@ class KerasClassifier(DigitClassifier):
                          steps_per_epoch=steps if self.augment else None, callbacks=callbacks, verbose=0, shuffle=False)  # tf.data already shuffles
         history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
         history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
+        # plateau restores the best epoch's weights; one-cycle keeps the epoch it annealed to
+        history["kept_epoch"] = history["best_epoch"] if self.schedule == "plateau" else len(history["val_loss"])
         return history
 
     def _compiled(self):
@@ -241,11 +358,25 @@ class KerasClassifier(DigitClassifier):
         return self._predict_fn
 
     def _predict_proba(self, X, batch_size=2048):
-        fn = self._compiled()
-        X = X[..., None]
-        out = [fn(X[i : i + batch_size]).numpy() for i in range(0, len(X), batch_size)]
-        proba = np.concatenate(out).astype(np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
+        if self.inference not in INFERENCE:
+            raise ValueError(f"unknown inference {self.inference!r}; choose one of {', '.join(INFERENCE)}")
+        fn = self._lite_runner() if self.inference == "tflite" else (lambda x: self._compiled()(x).numpy())
+        return _normalised([fn(X[i : i + batch_size, ..., None]) for i in range(0, len(X), batch_size)])
+
+    def _lite_runner(self):
+        if getattr(self, "_lite", None) is None:
+            self._lite = LiteRunner(self.model_, self.n_jobs)
+        return self._lite
+
+    def inference_check(self, X, batch_size=2048) -> dict:
+        """How the inference path in use compares with the Keras model itself on images X (N, 28, 28)."""
+        X = check_images(X)
+        keras_proba = _normalised([self._compiled()(X[i : i + batch_size, ..., None]).numpy()
+                                   for i in range(0, len(X), batch_size)])
+        proba = self._predict_proba(X, batch_size)
+        return {"inference": self.inference,
+                "same_predictions_as_keras": float(np.mean(proba.argmax(1) == keras_proba.argmax(1))),
+                "max_abs_proba_difference": float(np.abs(proba - keras_proba).max())}
 
     def n_params(self):
         return int(self.model_.count_params())
@@ -253,7 +384,7 @@ class KerasClassifier(DigitClassifier):
     def __getstate__(self):
         # The traced function cannot be copied or pickled; it is rebuilt on first use.
         state = self.__dict__.copy()
-        state["_predict_fn"] = None
+        state["_predict_fn"] = state["_lite"] = None
         return state
 
     def save(self, path) -> Path:
@@ -277,5 +408,5 @@ class KerasClassifier(DigitClassifier):
         est.history_ = meta["history"]
         est.n_train_ = meta["n_train"]
         est.classes_ = np.arange(N_CLASSES)
-        est._predict_fn = None
+        est._predict_fn = est._lite = None
         return est

@@ -119,20 +119,23 @@ def training_curves(histories, name: str, path: Path) -> Path:
         for ax, key in ((loss_ax, "loss"), (acc_ax, "accuracy")):
             ax.plot(epochs, hist[key], color=model_color(name), alpha=alpha, label=f"train{label}")
             ax.plot(epochs, hist[f"val_{key}"], "--", color=model_color(name), alpha=alpha, label=f"validation{label}")
-        lr = np.asarray(hist.get("learning_rate", []))
-        for e in np.flatnonzero(np.diff(lr) != 0) + 1:  # the epoch after which LR was cut
-            for ax in (loss_ax, acc_ax):
-                ax.axvline(e + 0.5, color="grey", ls=":", lw=1)
-        if "best_epoch" in hist:
-            acc_ax.plot(hist["best_epoch"], hist["val_accuracy"][hist["best_epoch"] - 1], "o",
-                        color=model_color(name), ms=5)
+        if hist.get("learning_rate") and k == 0:  # plateau cuts show as steps, a one-cycle schedule as a curve
+            lr_ax = loss_ax.twinx()
+            lr_ax.step(epochs, hist["learning_rate"], where="mid", color="grey", ls=":", lw=1.2)
+            lr_ax.set_yscale("log")
+            lr_ax.set_ylabel("learning rate (dotted)", color="grey", fontsize=8)
+            lr_ax.tick_params(axis="y", labelsize=7, colors="grey")
+        kept = hist.get("kept_epoch", hist.get("best_epoch"))
+        if kept:
+            acc_ax.plot(kept, hist["val_accuracy"][kept - 1], "o", color=model_color(name), ms=5)
     loss_ax.set_yscale("log")
     loss_ax.set_title("loss")
-    acc_ax.set_title("accuracy (dot: best epoch kept)")
+    acc_ax.set_title("accuracy (dot: epoch kept)")
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch")
     acc_ax.legend(fontsize=7)
-    fig.suptitle(f"{name}: training (dotted: learning rate halved)", color=model_color(name), fontsize=10)
+    fig.suptitle(f"{name}: training (dotted grey: learning rate at each epoch's end)", color=model_color(name),
+                 fontsize=10)
     return _save(fig, path)
 
 
