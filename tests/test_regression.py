@@ -48,7 +48,7 @@ def row(name: str, measured: dict, reference_repeats=None) -> dict:
         "settings": {}, "n_train": 5000, "n_test": 1000, "metrics": m,
         "reference_ms_repeats": repeats,
         "per_class": {k: [0.9] * 10 for k in ("precision", "recall", "f1", "roc_auc")} | {"support": [100] * 10},
-        "confusion_matrix": np.eye(10, dtype=int).tolist(), "history": None,
+        "confusion_matrix": np.eye(10, dtype=int).tolist(), "history": None, "inference": None,
         "model_path": f"models/{name}.skops", "predictions_path": f"predictions/{name}.npz",
         "finished_at": "2026-11-25T04:07:07+00:00",
     }
