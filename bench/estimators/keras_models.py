@@ -126,6 +126,12 @@ def _normalised(chunks) -> np.ndarray:
     return proba / proba.sum(axis=1, keepdims=True)
 
 
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _lite_interpreter(**kwargs):
     try:  # LiteRT, TensorFlow Lite's successor, when installed
         from ai_edge_litert.interpreter import Interpreter
@@ -161,10 +167,8 @@ class LiteRunner:
         if n not in self._by_size:
             if len(self._by_size) >= self.max_shapes:
                 self._by_size.pop(next(iter(self._by_size)))
-            kwargs = {"model_content": self.content}
-            if self.threads:
-                kwargs["num_threads"] = self.threads
-            it = _lite_interpreter(**kwargs)
+            # TensorFlow Lite's own default is one thread: the machine's cores unless told otherwise
+            it = _lite_interpreter(model_content=self.content, num_threads=self.threads or _cores())
             inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
             it.resize_tensor_input(inp, [n, *INPUT_SHAPE])
             it.allocate_tensors()
@@ -224,7 +228,7 @@ class KerasClassifier(DigitClassifier):
     weights); the fitted model is always a float32 network.
     inference: 'keras' (a traced TensorFlow function) or 'tflite' (the same network
     converted to TensorFlow Lite: far less per-call overhead for single images); n_jobs is
-    its thread count (None: TensorFlow Lite's default).
+    its thread count (None: every core this process may use).
     checkpoint_path: where the best epoch (lowest validation loss) is saved during training.
     """
 
