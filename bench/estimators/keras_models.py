@@ -2,8 +2,10 @@
 
 Each network is a few lines in one builder function taking (28, 28, 1) images of 0-255
 (rescaling is the model's first layer, so a saved .keras file is the whole inference path).
-`KerasClassifier` holds the training recipe shared by all of them: Adam,
-ReduceLROnPlateau and EarlyStopping on validation loss, best-epoch checkpoint.
+`KerasClassifier` holds the training recipes shared by all of them: Adam with either
+ReduceLROnPlateau and EarlyStopping on validation loss (the original) or a one-cycle
+schedule over a fixed number of epochs, in float32 or bfloat16 arithmetic; best-epoch
+checkpoint; prediction through a traced TensorFlow function or TensorFlow Lite.
 """
 
 from __future__ import annotations

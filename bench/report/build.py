@@ -131,6 +131,7 @@ def model_section(row: dict, arrays: dict, fig_dir: Path) -> list:
                         f"({m['error_count']} errors of {row['n_test']:,}), trained on {row['n_train']:,} images "
                         f"in {m['train_seconds']:.1f} s."),
               Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row["settings"].items()))),
+              *_inference_paragraph(row.get("inference")),
               _figure(figures.confusion_matrix(row["confusion_matrix"], name, fig_dir / f"cm_{name}.png"), fig_dir,
                       f"{name}: confusion matrix"),
               Table(["true \\ predicted", *map(str, range(10))],
@@ -204,3 +205,12 @@ def build_reports(results_path, out_dir=None) -> tuple[Path, Path]:
     atomic_write_bytes(md, to_markdown(doc).encode())
     atomic_write_bytes(page, to_html(doc).encode())
     return md, page
+
+
+def _inference_paragraph(check: dict | None) -> list:
+    """A model predicting through its own inference path says how it agrees with the model it came from."""
+    if not check:
+        return []
+    return [Paragraph(f"Inference: {check['inference']}; same prediction as the Keras model on "
+                      f"{check['same_predictions_as_keras']:.2%} of the test images (largest probability "
+                      f"difference {check['max_abs_proba_difference']:.1e}).")]
