@@ -111,7 +111,7 @@ def roc_curves(y_true, proba, name: str, path: Path) -> Path:
 
 def training_curves(histories, name: str, path: Path) -> Path:
     """Loss and accuracy per epoch, train (solid) and validation (dashed); dotted lines at LR changes."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"wspace": 0.45})
     for k, hist in enumerate(histories):
         epochs = np.arange(1, len(hist["loss"]) + 1)
         alpha = 1.0 if len(histories) == 1 else 0.5 + 0.5 * (k == 0)
@@ -122,8 +122,10 @@ def training_curves(histories, name: str, path: Path) -> Path:
         if hist.get("learning_rate") and k == 0:  # plateau cuts show as steps, a one-cycle schedule as a curve
             lr_ax = loss_ax.twinx()
             lr_ax.step(epochs, hist["learning_rate"], where="mid", color="grey", ls=":", lw=1.2)
-            lr_ax.set_yscale("log")
-            lr_ax.set_ylabel("learning rate (dotted)", color="grey", fontsize=8)
+            lr_ax.set_ylim(0, max(hist["learning_rate"]) * 1.1)  # linear: a schedule that ends at 0 stays visible
+            lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+            lr_ax.yaxis.get_offset_text().set_fontsize(7)
+            lr_ax.set_ylabel("learning rate", color="grey", fontsize=8)
             lr_ax.tick_params(axis="y", labelsize=7, colors="grey")
         kept = hist.get("kept_epoch", hist.get("best_epoch"))
         if kept:
