@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .threads import available_cores
+
 SCHEMA = "digit-bench/results/1"
 RESULTS_NAME = "results.json"
 
@@ -124,7 +126,7 @@ def environment() -> dict:
         "machine": platform.machine(),
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "affinity_cpus": available_cores(),
         "packages": packages,
         "threads": _threads(),
         "env_vars": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

@@ -8,8 +8,14 @@ moved 1.3x). With every library on one thread, models and reference feel the mac
 
 from __future__ import annotations
 
+import os
 import warnings
 from contextlib import contextmanager
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @contextmanager

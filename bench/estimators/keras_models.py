@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
+from ..threads import available_cores
 from .base import DigitClassifier, N_CLASSES, check_images
 
 INPUT_SHAPE = (28, 28, 1)
@@ -128,12 +129,6 @@ def _normalised(chunks) -> np.ndarray:
     return proba / proba.sum(axis=1, keepdims=True)
 
 
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _lite_interpreter(**kwargs):
     try:  # LiteRT, TensorFlow Lite's successor, when installed
         from ai_edge_litert.interpreter import Interpreter
@@ -170,7 +165,7 @@ class LiteRunner:
             if len(self._by_size) >= self.max_shapes:
                 self._by_size.pop(next(iter(self._by_size)))
             # TensorFlow Lite's own default is one thread: the machine's cores unless told otherwise
-            it = _lite_interpreter(model_content=self.content, num_threads=self.threads or _cores())
+            it = _lite_interpreter(model_content=self.content, num_threads=self.threads or available_cores())
             inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
             it.resize_tensor_input(inp, [n, *INPUT_SHAPE])
             it.allocate_tensors()
