@@ -83,7 +83,7 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
     reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
     measured, proba = measure(est, splits, PROFILES[profile].latency_calls)
     # A model with its own inference path (TensorFlow Lite) shows it predicts as the model it was converted from.
-    inference = est.inference_check(splits.x_test) if hasattr(est, "inference_check") else None
+    inference = est.inference_check(splits.x_test, proba) if hasattr(est, "inference_check") else None
     predictions = out_dir / "predictions" / f"{name}.npz"
     save_predictions(predictions, splits.y_test, proba)
     quality_keys = ("per_class", "confusion_matrix")

@@ -124,8 +124,10 @@ SCHEDULES = ("plateau", "one-cycle")
 INFERENCE = ("keras", "tflite")
 
 
-def _normalised(chunks) -> np.ndarray:
-    proba = np.concatenate(chunks).astype(np.float64)
+def _batched_proba(fn, X, batch_size) -> np.ndarray:
+    """fn over (B, 28, 28, 1) batches of X (N, 28, 28) -> (N, 10) float64 rows that sum to 1."""
+    proba = np.concatenate([fn(X[i : i + batch_size, ..., None]) for i in range(0, len(X), batch_size)])
+    proba = proba.astype(np.float64)
     return proba / proba.sum(axis=1, keepdims=True)
 
 
@@ -361,20 +363,25 @@ class KerasClassifier(DigitClassifier):
     def _predict_proba(self, X, batch_size=2048):
         if self.inference not in INFERENCE:
             raise ValueError(f"unknown inference {self.inference!r}; choose one of {', '.join(INFERENCE)}")
-        fn = self._lite_runner() if self.inference == "tflite" else (lambda x: self._compiled()(x).numpy())
-        return _normalised([fn(X[i : i + batch_size, ..., None]) for i in range(0, len(X), batch_size)])
+        fn = self._lite_runner() if self.inference == "tflite" else self._keras_fn
+        return _batched_proba(fn, X, batch_size)
+
+    def _keras_fn(self, x):
+        return self._compiled()(x).numpy()
 
     def _lite_runner(self):
         if getattr(self, "_lite", None) is None:
             self._lite = LiteRunner(self.model_, self.n_jobs)
         return self._lite
 
-    def inference_check(self, X, batch_size=2048) -> dict:
-        """How the inference path in use compares with the Keras model itself on images X (N, 28, 28)."""
+    def inference_check(self, X, proba=None, batch_size=2048) -> dict:
+        """How the inference path in use compares with the Keras model itself on images X (N, 28, 28).
+
+        proba: this estimator's predict_proba(X) when the caller already has it (not computed twice).
+        """
         X = check_images(X)
-        keras_proba = _normalised([self._compiled()(X[i : i + batch_size, ..., None]).numpy()
-                                   for i in range(0, len(X), batch_size)])
-        proba = self._predict_proba(X, batch_size)
+        keras_proba = _batched_proba(self._keras_fn, X, batch_size)
+        proba = self._predict_proba(X, batch_size) if proba is None else np.asarray(proba)
         return {"inference": self.inference,
                 "same_predictions_as_keras": float(np.mean(proba.argmax(1) == keras_proba.argmax(1))),
                 "max_abs_proba_difference": float(np.abs(proba - keras_proba).max())}
