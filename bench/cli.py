@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="data location: mnist.npz, a folder of MNIST IDX files, or Kaggle train.csv "
                              f"(default for mnist: ${'MNIST_PATH'})")
     parser.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and shuffling (default: 0)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="train every model with N seeds (--seed, --seed+1, ...; same data split) and report the mean "
+                             "and spread of its accuracy; the table's other columns stay those of --seed (default: 1)")
     parser.add_argument("--out", metavar="DIR",
                         help="where results.json, predictions and reports go (default: a new reports/<time>-<profile>/)")
     parser.add_argument("--models-dir", metavar="DIR", default="models",
@@ -104,6 +107,8 @@ def run_main(argv) -> int:
     except ValueError as e:
         return fail(console, f"--models: {e}")
 
+    if args.seeds < 1:
+        return fail(console, f"--seeds: must be at least 1, got {args.seeds}")
     if args.resume and not args.out:
         found = newest_run_dir()
         if found is None:
@@ -127,7 +132,7 @@ def run_main(argv) -> int:
     command = "python benchmark.py " + " ".join(shlex.quote(a) for a in argv)
     try:
         results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data, seed=args.seed,
-                           out_dir=out_dir, models_dir=args.models_dir, resume=args.resume,
+                           seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir, resume=args.resume,
                            download=not args.offline, command=command.strip(), console=console, on_data=announce)
     except (DataError, ResultsError, RunError) as e:
         return fail(console, str(e))

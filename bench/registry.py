@@ -80,9 +80,9 @@ def _keras_profiles(full_epochs: int | None = None) -> dict:
 
 MODELS = {spec.name: spec for spec in [
     ModelSpec("hog-svm", HogSVM,
-              {"orientations": 9, "pixels_per_cell": 4, "cells_per_block": 2, "deskew": True, "n_components": 100,
-               "C": 10.0, "calibration": "temperature"},
-              description="deskew, HOG (9 orientations, 4x4 cells), scaling, PCA 100, RBF SVM, temperature-calibrated"),
+              {"orientations": 9, "pixels_per_cell": 4, "cells_per_block": 2, "deskew": True, "pixel_weight": 0.5,
+               "n_components": 100, "C": 10.0, "calibration": "temperature"},
+              description="deskew, HOG (9 orientations, 4x4 cells) + pixels x0.5, PCA 100, RBF SVM, temperature-calibrated"),
     ModelSpec("random-forest", RandomForest, {"n_estimators": 100},
               {"ci": {"n_estimators": 30}}, description="100 trees on raw pixels"),
     ModelSpec("knn", KNN, {"n_neighbors": 3, "weights": "distance", "deskew": True, "n_components": 60},
@@ -98,7 +98,7 @@ MODELS = {spec.name: spec for spec in [
               description="primary CNN with rotation/zoom/shift/shear augmentation"),
     ModelSpec("ensemble", KerasClassifier, {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
               _keras_profiles(ENSEMBLE_EPOCHS),
-              description="three primary CNNs trained with augmentation (seeds s, s+1, s+2), probabilities averaged"),
+              description="three primary CNNs trained with augmentation (seeds 3s, 3s+1, 3s+2), probabilities averaged"),
 ]}
 
 

@@ -24,7 +24,7 @@ class RunError(ValueError):
     """The run cannot start as asked (for example a resume that does not match)."""
 
 
-def new_run(splits: Splits, profile: str, seed: int, model_names: list[str], command: str) -> dict:
+def new_run(splits: Splits, profile: str, seed: int, model_names: list[str], command: str, seeds: int = 1) -> dict:
     return {
         "schema": SCHEMA,
         "run": {
@@ -32,6 +32,7 @@ def new_run(splits: Splits, profile: str, seed: int, model_names: list[str], com
             "profile": profile,
             "profile_settings": vars(PROFILES[profile]),
             "seed": seed,
+            "seeds": seeds,
             "models_requested": model_names,
             "dataset": splits.describe(),
             "environment": environment(),
@@ -92,6 +93,7 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
         "family": spec.family,
         "description": spec.description,
         "status": "ok",
+        "seed": seed,
         "estimator": type(est).__name__,
         "settings": est.get_params(),
         "n_train": est.n_train_,
@@ -112,6 +114,22 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
         "predictions_path": str(predictions.relative_to(out_dir)),
         "finished_at": now(),
     }
+
+
+# What a run with --seeds N records for every further seed: the test quality and the training time
+# (throughput and latency do not depend on the seed, so they are measured once).
+SEED_METRICS = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count")
+
+
+def seed_run(name: str, splits: Splits, profile: str, seed: int) -> dict:
+    """Train `name` again with another seed (same data split) and measure its test quality."""
+    est = MODELS[name].build(profile, seed)
+    start = time.perf_counter()
+    est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
+    train_seconds = time.perf_counter() - start
+    quality = metrics.quality(splits.y_test, est.predict_proba(splits.x_test))
+    return {"seed": seed, "status": "ok", "train_seconds": train_seconds,
+            **{k: quality[k] for k in SEED_METRICS}, "finished_at": now()}
 
 
 def _size_on_disk(path: Path) -> int:
@@ -135,8 +153,11 @@ def run(model_names, *, profile="full", **options) -> Path:
         return _run(model_names, profile=profile, **options)
 
 
-def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, out_dir,
+def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds=1, out_dir,
          models_dir="models", resume=False, download=True, command="", console=None, on_data=None) -> Path:
+    """seeds > 1: after every model is measured with `seed`, each is trained again with seed+1, ...,
+    seed+seeds-1 on the same split; those runs go into the row's "seed_runs" (quality and training
+    time), so the row's own metrics stay those of `seed`."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -157,7 +178,7 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, out_d
         results = read_results(results_path)
         check_resumable(results, splits, profile, seed, results_path)
     else:
-        results = new_run(splits, profile, seed, model_names, command)
+        results = new_run(splits, profile, seed, model_names, command, seeds)
         save_test_set(out_dir, splits)
     write_results(results_path, results)
 
@@ -188,9 +209,40 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, out_d
             _close_session(results, session, start)
             write_results(results_path, results)
             display.advance(overall)
+        # what one run of the first seed took (the "whole run" time), before any further seed
+        session["first_seed_wall_seconds"] = time.perf_counter() - start
+        _run_further_seeds(results, results_path, model_names, splits, profile, range(seed + 1, seed + seeds),
+                           session, start, display, console)
     _close_session(results, session, start)
     write_results(results_path, results)
     return results_path
+
+
+def _run_further_seeds(results, results_path, model_names, splits, profile, further, session, start, display,
+                       console):
+    """Train every measured model again with each further seed; a finished (model, seed) is never redone."""
+    todo = [(s, n) for s in further for n in model_names
+            if results["models"].get(n, {}).get("status") == "ok"
+            and not any(r["seed"] == s and r["status"] == "ok" for r in results["models"][n].get("seed_runs", []))]
+    if not todo:
+        return
+    results["run"]["seeds"] = max(results["run"].get("seeds", 1), len(further) + 1)
+    task = display.add_task("further seeds", total=len(todo))
+    for s, name in todo:
+        display.update(task, description=f"further seeds: training {name} with seed {s}")
+        try:
+            entry = seed_run(name, splits, profile, s)
+        except Exception as e:  # the model's first measurement and the other seeds stay
+            entry = {"seed": s, "status": "failed", "error": f"{type(e).__name__}: {e}", "finished_at": now()}
+            console.print(f"[red]{name} seed {s} failed: {entry['error']}[/red]")
+        else:
+            console.print(f"{name} seed {s}: accuracy {entry['accuracy']:.4f}, trained in {entry['train_seconds']:.1f} s")
+        runs = results["models"][name].setdefault("seed_runs", [])
+        runs[:] = [r for r in runs if r["seed"] != s] + [entry]
+        session["models_run"].append(f"{name}@seed{s}")
+        _close_session(results, session, start)
+        write_results(results_path, results)
+        display.advance(task)
 
 
 def _close_session(results, session, start):

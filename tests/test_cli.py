@@ -96,6 +96,36 @@ def test_resume_with_other_seed_is_refused(tmp_path):
     assert again.returncode == 2 and "already holds results" in again.stdout
 
 
+def test_seeds_add_spread_and_resume_adds_only_new_seeds(tmp_path):
+    out = tmp_path / "run"
+    proc = bench("--profile", "ci", "--models", "random-forest,knn", "--seeds", "3", out=out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "accuracy over seeds" in proc.stdout and "(3 seeds)" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["seeds"] == 3
+    forest, knn = results["models"]["random-forest"], results["models"]["knn"]
+    assert forest["seed"] == 0 and [r["seed"] for r in forest["seed_runs"]] == [1, 2]
+    assert all(r["status"] == "ok" and 0 < r["accuracy"] <= 1 for r in forest["seed_runs"])
+    # the seed reaches the forest (three different models), and not the deterministic kNN
+    assert len({forest["metrics"]["log_loss"], *(r["log_loss"] for r in forest["seed_runs"])}) == 3
+    assert {r["accuracy"] for r in knn["seed_runs"]} == {knn["metrics"]["accuracy"]}  # kNN has no randomness
+    report = (out / "report.md").read_text()
+    assert "accuracy over seeds" in report and "Seeds: 0: " in report
+
+    more = bench("--profile", "ci", "--models", "random-forest,knn", "--seeds", "4", "--resume", out=out)
+    assert more.returncode == 0, more.stdout[-3000:]
+    after = json.loads((out / "results.json").read_text())
+    assert after["run"]["sessions"][-1]["models_run"] == ["random-forest@seed3", "knn@seed3"]
+    assert after["models"]["random-forest"]["seed_runs"][:2] == forest["seed_runs"]
+    assert "(4 seeds)" in more.stdout
+
+
+def test_seeds_below_one_is_one_line_exit_2():
+    proc = bench("--models", "knn", "--seeds", "0")
+    assert proc.returncode == 2 and "--seeds: must be at least 1, got 0" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
 def test_unknown_model_is_one_line_exit_2():
     proc = bench("--models", "hog-svm,resnet")
     assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
@@ -105,7 +135,7 @@ def test_unknown_model_is_one_line_exit_2():
 def test_help_explains_every_option():
     proc = bench("--help")
     assert proc.returncode == 0
-    for option in ("--models", "--profile", "--out", "--seed", "--dataset", "--data", "--resume", "--models-dir"):
+    for option in ("--models", "--profile", "--out", "--seed", "--seeds", "--dataset", "--data", "--resume", "--models-dir"):
         assert option in proc.stdout
     for name in MODELS:
         assert name in proc.stdout

@@ -95,6 +95,37 @@ def test_ensemble_averages_member_probabilities(sample_splits):
     assert len(members) == 2 and np.allclose(est.predict_proba(s.x_test[:20]), mean, atol=1e-6)
 
 
+def test_ensemble_member_files_hold_the_members_it_uses(sample_splits, tmp_path):
+    import keras
+
+    s = sample_splits
+    ckpt = tmp_path / "ens.keras"
+    est = KerasClassifier("mlp", n_members=2, epochs=2, batch_size=64, schedule="one-cycle", precision="mixed_bfloat16",
+                          checkpoint_path=str(ckpt), random_state=1).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    x = s.x_test[:20, ..., None].astype(np.float32)
+    members = [layer for layer in est.model_.layers if hasattr(layer, "layers")]
+    for i, member in enumerate(members):
+        saved = keras.saving.load_model(tmp_path / f"ens.member{i}.keras", safe_mode=True)
+        assert saved.dtype_policy.name == "float32"
+        assert np.array_equal(saved(x, training=False).numpy(), member(x, training=False).numpy())
+
+
+def test_ensemble_members_of_different_seeds_differ(sample_splits):
+    """random_state 1's members (seeds 2, 3) share none with random_state 0's (0, 1): member seed 2*rs + i."""
+    s = sample_splits
+    x = s.x_test[:20, ..., None].astype(np.float32)
+
+    def members(rs, n):
+        est = KerasClassifier("mlp", n_members=n, epochs=1, batch_size=64, random_state=rs).fit(
+            s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        return [m(x, training=False).numpy() for m in est.model_.layers if hasattr(m, "layers")] if n > 1 \
+            else [est.model_(x, training=False).numpy()]
+
+    ens0, ens1 = members(0, 2), members(1, 2)
+    assert np.array_equal(ens1[0], members(2, 1)[0])  # member 0 of random_state 1 is the single network of seed 2
+    assert not any(np.array_equal(a, b) for a in ens0 for b in ens1)
+
+
 def test_keras_history_records_learning_rate_and_best_epoch(sample_splits, tmp_path):
     s = sample_splits
     ckpt = tmp_path / "lenet5.keras"

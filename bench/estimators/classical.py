@@ -15,8 +15,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.svm import SVC
 
 from .base import DigitClassifier
@@ -80,10 +79,17 @@ class Flatten(TransformerMixin, BaseEstimator):
 
 
 class HogSVM(DigitClassifier):
-    """Deskew -> HOG -> standard scaling -> (PCA) -> RBF SVM, probabilities calibrated on held-out data.
+    """Deskew -> HOG (+ weighted pixels) -> (PCA) -> RBF SVM, probabilities calibrated on held-out data.
 
-    n_components: PCA dimensions of the scaled HOG features (None: all of them); fewer make
-    both fitting and every prediction cheaper.
+    pixel_weight: when > 0, the deskewed pixels (0-1) times this weight are appended to the HOG
+    features. HOG keeps stroke directions but blurs where exactly a stroke lies; the pixels keep
+    that. At 0.5 both parts carry about the same energy (36 unit-norm HOG blocks; about 150 lit
+    pixels): on the validation split 99.35% against 99.13% for HOG alone.
+    The features are not standardised: HOG blocks are already normalised, and scaling every
+    dimension to unit variance amplifies the nearly empty border cells (98.29% against 98.71%
+    unscaled, 20,000 training images).
+    n_components: PCA dimensions of the features (None: all of them); fewer make both fitting
+    and every prediction cheaper.
 
     SVC(probability=True) runs a 5-fold internal cross-validation (about 5x the training
     time, and deprecated in scikit-learn 1.9); instead the SVM is fit once and its decision
@@ -92,12 +98,14 @@ class HogSVM(DigitClassifier):
 
     uses_validation = True
 
-    def __init__(self, orientations=9, pixels_per_cell=4, cells_per_block=2, deskew=True, n_components=None,
-                 C=10.0, gamma="scale", calibration="sigmoid", validation_fraction=0.1, random_state=0):
+    def __init__(self, orientations=9, pixels_per_cell=4, cells_per_block=2, deskew=True, pixel_weight=0.0,
+                 n_components=None, C=10.0, gamma="scale", calibration="sigmoid", validation_fraction=0.1,
+                 random_state=0):
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
         self.cells_per_block = cells_per_block
         self.deskew = deskew
+        self.pixel_weight = pixel_weight
         self.n_components = n_components
         self.C = C
         self.gamma = gamma
@@ -106,13 +114,14 @@ class HogSVM(DigitClassifier):
         self.random_state = random_state
 
     def _fit(self, X, y, X_val, y_val):
+        hog_features = HogFeatures(self.orientations, self.pixels_per_cell, self.cells_per_block)
+        if self.pixel_weight:
+            descriptor = FeatureUnion([("hog", hog_features), ("pixels", Flatten())],
+                                     transformer_weights={"pixels": self.pixel_weight})
+        else:
+            descriptor = hog_features
         projection = [PCA(self.n_components, random_state=self.random_state)] if self.n_components else []
-        features = make_pipeline(
-            Deskew(self.deskew),
-            HogFeatures(self.orientations, self.pixels_per_cell, self.cells_per_block),
-            StandardScaler(),
-            *projection,
-        )
+        features = make_pipeline(Deskew(self.deskew), descriptor, *projection)
         F = features.fit_transform(X)
         svm = SVC(C=self.C, gamma=self.gamma, cache_size=2000, random_state=self.random_state).fit(F, y)
         calibrated = CalibratedClassifierCV(FrozenEstimator(svm), method=self.calibration)

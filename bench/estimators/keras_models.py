@@ -219,7 +219,8 @@ class KerasClassifier(DigitClassifier):
 
     architecture: 'mlp', 'lenet5' or 'cnn'. augment: train on randomly rotated, zoomed,
     shifted and sheared batches. n_members > 1 trains that many networks with seeds
-    random_state, random_state+1, ... and averages their probabilities in one Keras model.
+    n_members*random_state, n_members*random_state+1, ... (so ensembles of different
+    random_state share no member) and averages their probabilities in one Keras model.
     schedule: 'plateau' (the original recipe: ReduceLROnPlateau and EarlyStopping on
     validation loss, up to `epochs`) or 'one-cycle' (exactly `epochs`: a linear warm-up to
     `learning_rate` over the first 30% of steps, then cosine decay to zero).
@@ -228,7 +229,9 @@ class KerasClassifier(DigitClassifier):
     inference: 'keras' (a traced TensorFlow function) or 'tflite' (the same network
     converted to TensorFlow Lite: far less per-call overhead for single images); n_jobs is
     its thread count (None: every core this process may use).
-    checkpoint_path: where the best epoch (lowest validation loss) is saved during training.
+    checkpoint_path: where each network is saved during training (plateau: its best epoch,
+    one-cycle: its latest) and, once fitted, the float32 network it keeps (an ensemble's
+    members go to <stem>.member<i>.keras).
     """
 
     family = "deep"
@@ -266,7 +269,7 @@ class KerasClassifier(DigitClassifier):
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         members, self.history_ = [], []
         for i in range(self.n_members):
-            seed = self.random_state + i
+            seed = self.random_state * self.n_members + i
             enable_determinism(seed)
             name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
             with dtype_policy(self.precision):
@@ -275,6 +278,8 @@ class KerasClassifier(DigitClassifier):
             if self.precision != "float32":  # inference in float32: same weights, full-precision arithmetic
                 trained, net = net, ARCHITECTURES[self.architecture](name=name)
                 net.set_weights(trained.get_weights())
+            if self._member_checkpoint(i):  # the file holds the network the model uses, not a training snapshot
+                net.save(self._member_checkpoint(i))
             members.append(net)
         if len(members) == 1:
             self.model_ = members[0]
@@ -336,7 +341,8 @@ class KerasClassifier(DigitClassifier):
             callbacks = [_log_learning_rate_callback()]
         if checkpoint:
             Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-            callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True))
+            callbacks.append(keras.callbacks.ModelCheckpoint(
+                checkpoint, monitor="val_loss", save_best_only=self.schedule == "plateau"))
         bar = progress.keras_callback(f"{net.name}")
         if bar is not None:
             callbacks.append(bar)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..results import atomic_write_bytes, load_predictions, read_results
 from . import figures
-from .columns import comparison_table, ok_rows_by_accuracy
+from .columns import comparison_table, ok_rows_by_accuracy, seed_spread, wall_time_text
 from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
                        to_markdown)
 
@@ -50,7 +50,7 @@ def run_section(results: dict) -> list:
         ["date", f"{run['started_at']} to {run.get('finished_at')}"],
         ["command", run["command"]],
         ["profile", run["profile"]],
-        ["seed", str(run["seed"])],
+        ["seed", _seed_text(run)],
         ["dataset", f"{ds['name']}: {ds['n_train']:,} train, {ds['n_val']:,} validation, {ds['n_test']:,} test"],
         ["data source", ds["source"]],
         ["data fingerprint", ds["fingerprint"]],
@@ -58,7 +58,7 @@ def run_section(results: dict) -> list:
         ["threads", f"TensorFlow intra/inter-op {threads.get('tf_intra_op')}/{threads.get('tf_inter_op')} (0: all cores); {pools}"],
         ["packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + f"; Python {env.get('python')}"],
         ["code", f"digit-bench {code.get('version')}, commit {code.get('git_commit')}" + (" (uncommitted changes)" if code.get("git_dirty") else "")],
-        ["total wall time", f"{run['total_wall_seconds']:.0f} s over {len(run['sessions'])} session(s)"],
+        ["total wall time", f"{wall_time_text(run)} over {len(run['sessions'])} session(s)"],
     ], right_align_from=2))
     return blocks
 
@@ -132,6 +132,7 @@ def model_section(row: dict, arrays: dict, fig_dir: Path) -> list:
                         f"in {m['train_seconds']:.1f} s."),
               Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row["settings"].items()))),
               *_inference_paragraph(row.get("inference")),
+              *_seeds_paragraph(row),
               _figure(figures.confusion_matrix(row["confusion_matrix"], name, fig_dir / f"cm_{name}.png"), fig_dir,
                       f"{name}: confusion matrix"),
               Table(["true \\ predicted", *map(str, range(10))],
@@ -205,6 +206,30 @@ def build_reports(results_path, out_dir=None) -> tuple[Path, Path]:
     atomic_write_bytes(md, to_markdown(doc).encode())
     atomic_write_bytes(page, to_html(doc).encode())
     return md, page
+
+
+def _seed_text(run: dict) -> str:
+    n = run.get("seeds", 1)
+    if n == 1:
+        return str(run["seed"])
+    return (f"{run['seed']}; every model also trained with seeds {run['seed'] + 1} to {run['seed'] + n - 1} on the same "
+            f"split (tables show seed {run['seed']}, the spread is in its own column)")
+
+
+def _seeds_paragraph(row: dict) -> list:
+    """Each seed's accuracy and training time, then their mean and sample standard deviation."""
+    runs = row.get("seed_runs")
+    if not runs:
+        return []
+    own = {"seed": row.get("seed", 0), "status": "ok", "accuracy": row["metrics"]["accuracy"],
+           "train_seconds": row["metrics"]["train_seconds"]}
+    ok = [own] + [r for r in runs if r.get("status") == "ok"]
+    text = "Seeds: " + "; ".join(f"{r['seed']}: {r['accuracy']:.2%} in {r['train_seconds']:.0f} s" for r in ok)
+    text += f". Accuracy {seed_spread(row)} (mean ± sample standard deviation)"
+    failed = [str(r["seed"]) for r in runs if r.get("status") != "ok"]
+    if failed:
+        text += f"; failed with seed(s) {', '.join(failed)}: {'; '.join(r.get('error', '') for r in runs if r.get('status') != 'ok')}"
+    return [Paragraph(text + ".")]
 
 
 def _inference_paragraph(check: dict | None) -> list:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .document import Cell, Table
 
 # The eight models of a headline run, in registry order (the report never imports the registry).
@@ -24,6 +26,36 @@ COLUMNS = [
 ]
 
 
+SEED_COLUMN = "accuracy over seeds"
+
+
+def seed_accuracies(row: dict) -> dict[int, float]:
+    """seed -> test accuracy: the row's own seed, then every further seed of a run with --seeds N."""
+    own = {row.get("seed", row.get("settings", {}).get("random_state", 0)): row["metrics"]["accuracy"]}
+    return {**own, **{r["seed"]: r["accuracy"] for r in row.get("seed_runs", []) if r.get("status") == "ok"}}
+
+
+def seed_spread(row: dict) -> str:
+    """'99.55 ± 0.04% (3 seeds)': mean and sample standard deviation of the accuracy; '-' for one seed."""
+    acc = list(seed_accuracies(row).values())
+    if len(acc) < 2:
+        return "-"
+    return f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f}% ({len(acc)} seeds)"
+
+
+def wall_time_text(run: dict) -> str:
+    """'1500 s', or with --seeds N '4400 s (1500 s for seed 0, the rest for further seeds)'."""
+    text = f"{run['total_wall_seconds']:.0f} s"
+    if run.get("seeds", 1) > 1:
+        first = sum(s.get("first_seed_wall_seconds", s.get("wall_seconds", 0.0)) for s in run["sessions"])
+        text += f" ({first:.0f} s for seed {run['seed']}, the rest for further seeds)"
+    return text
+
+
+def has_seed_runs(rows: list[dict]) -> bool:
+    return any(r.get("seed_runs") for r in rows)
+
+
 def fmt(key: str, fmt_str: str, value) -> str:
     if value is None:
         return "-"
@@ -38,12 +70,24 @@ def ok_rows_by_accuracy(results: dict) -> list[dict]:
 
 
 def comparison_table(results: dict, caption: str = "") -> Table:
-    """One row per measured model, sorted by accuracy, best value per column in bold."""
+    """One row per measured model, sorted by accuracy, best value per column in bold; with --seeds N
+    runs, the mean and spread of the accuracy follow the accuracy column."""
     rows = ok_rows_by_accuracy(results)
     best = best_values(rows)
-    return Table(["model", "family", *[c[0] for c in COLUMNS]], [
-        [r["name"], r["family"], *[Cell(fmt(k, f, r["metrics"].get(k)), bold=k in best and r["metrics"].get(k) == best[k])
-                                   for _, k, f, _ in COLUMNS]] for r in rows], right_align_from=2, caption=caption)
+    seeds = has_seed_runs(rows)
+    titles = [c[0] for c in COLUMNS]
+    body = []
+    for r in rows:
+        cells = [Cell(fmt(k, f, r["metrics"].get(k)), bold=k in best and r["metrics"].get(k) == best[k])
+                 for _, k, f, _ in COLUMNS]
+        body.append([r["name"], r["family"], *with_seed_column(cells, seed_spread(r), seeds)])
+    return Table(["model", "family", *with_seed_column(titles, SEED_COLUMN, seeds)], body, right_align_from=2,
+                 caption=caption)
+
+
+def with_seed_column(cells: list, seed_cell, present: bool) -> list:
+    """The row's cells with the seed-spread cell after accuracy (the first column) when the run has one."""
+    return [cells[0], seed_cell, *cells[1:]] if present else cells
 
 
 def best_values(rows: list[dict]) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import atomic_write_bytes
-from .columns import comparison_table
+from .columns import comparison_table, wall_time_text
 from .document import markdown_table, md_escape
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -39,7 +39,7 @@ def results_block(results: dict, results_path: str, report_path: str) -> str:
         START,
         f"Full MNIST ({run['dataset']['n_train']:,} train / {run['dataset']['n_val']:,} validation / "
         f"{run['dataset']['n_test']:,} test), profile `full`, seed {run['seed']}, on {md_escape(env.get('cpu'))} "
-        f"({env.get('cpu_count')} cores), total wall time {run['total_wall_seconds'] / 60:.0f} min. "
+        f"({env.get('cpu_count')} cores), total wall time {wall_time_text(run)}. "
         f"Best value per column in bold. Produced by: {md_escape(run['command'])}; "
         f"results: [`{results_path}`]({results_path}), report: [`{report_path}`]({report_path}).",
         "",
