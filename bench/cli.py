@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="data location: mnist.npz, a folder of MNIST IDX files, or Kaggle train.csv "
                              f"(default for mnist: ${'MNIST_PATH'})")
     parser.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and shuffling (default: 0)")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+    parser.add_argument("--seeds", type=int, metavar="N",
                         help="train every model with N seeds (--seed, --seed+1, ...; same data split) and report the mean "
-                             "and spread of its accuracy; the table's other columns stay those of --seed (default: 1)")
+                             "and spread of its accuracy; the table's other columns stay those of --seed "
+                             "(default: 1, or with --resume the run's own N)")
     parser.add_argument("--out", metavar="DIR",
                         help="where results.json, predictions and reports go (default: a new reports/<time>-<profile>/)")
     parser.add_argument("--models-dir", metavar="DIR", default="models",
@@ -107,7 +108,7 @@ def run_main(argv) -> int:
     except ValueError as e:
         return fail(console, f"--models: {e}")
 
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         return fail(console, f"--seeds: must be at least 1, got {args.seeds}")
     if args.resume and not args.out:
         found = newest_run_dir()
@@ -144,9 +145,9 @@ def run_main(argv) -> int:
     results = read_results(results_path)
     console.print(comparison_table(results))
     console.print(f"results: {results_path}")
-    from .report.build import build_reports
-
     try:
+        from .report.build import build_reports
+
         for path in build_reports(results_path):
             console.print(f"report: {path}")
     except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later

@@ -77,9 +77,7 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
     model_path = models_dir / f"{name}{est.file_suffix}"
     if "checkpoint_path" in est.get_params():
         est.set_params(checkpoint_path=str(model_path))
-    start = time.perf_counter()
-    est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
-    train_seconds = time.perf_counter() - start
+    train_seconds = fit_timed(est, splits)
     est.save(model_path)
     reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
     measured, proba = measure(est, splits, PROFILES[profile].latency_calls)
@@ -121,12 +119,17 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
 SEED_METRICS = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count")
 
 
+def fit_timed(est, splits: Splits) -> float:
+    """Fit on the training split (validation split for early stopping/calibration); returns seconds."""
+    start = time.perf_counter()
+    est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
+    return time.perf_counter() - start
+
+
 def seed_run(name: str, splits: Splits, profile: str, seed: int) -> dict:
     """Train `name` again with another seed (same data split) and measure its test quality."""
     est = MODELS[name].build(profile, seed)
-    start = time.perf_counter()
-    est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
-    train_seconds = time.perf_counter() - start
+    train_seconds = fit_timed(est, splits)
     quality = metrics.quality(splits.y_test, est.predict_proba(splits.x_test))
     return {"seed": seed, "status": "ok", "train_seconds": train_seconds,
             **{k: quality[k] for k in SEED_METRICS}, "finished_at": now()}
@@ -153,11 +156,12 @@ def run(model_names, *, profile="full", **options) -> Path:
         return _run(model_names, profile=profile, **options)
 
 
-def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds=1, out_dir,
+def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds=None, out_dir,
          models_dir="models", resume=False, download=True, command="", console=None, on_data=None) -> Path:
     """seeds > 1: after every model is measured with `seed`, each is trained again with seed+1, ...,
     seed+seeds-1 on the same split; those runs go into the row's "seed_runs" (quality and training
-    time), so the row's own metrics stay those of `seed`."""
+    time), so the row's own metrics stay those of `seed`. seeds=None: 1, or on resume the number
+    the run was started with (a resumed run finishes its further seeds too)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -178,8 +182,9 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
         results = read_results(results_path)
         check_resumable(results, splits, profile, seed, results_path)
     else:
-        results = new_run(splits, profile, seed, model_names, command, seeds)
+        results = new_run(splits, profile, seed, model_names, command, seeds or 1)
         save_test_set(out_dir, splits)
+    seeds = seeds or results["run"].get("seeds", 1)
     write_results(results_path, results)
 
     session = {"started_at": now(), "command": command, "code": environment()["digit_bench"], "models_run": []}
@@ -238,7 +243,7 @@ def _run_further_seeds(results, results_path, model_names, splits, profile, furt
         else:
             console.print(f"{name} seed {s}: accuracy {entry['accuracy']:.4f}, trained in {entry['train_seconds']:.1f} s")
         runs = results["models"][name].setdefault("seed_runs", [])
-        runs[:] = [r for r in runs if r["seed"] != s] + [entry]
+        runs[:] = sorted([r for r in runs if r["seed"] != s] + [entry], key=lambda r: r["seed"])
         session["models_run"].append(f"{name}@seed{s}")
         _close_session(results, session, start)
         write_results(results_path, results)

@@ -118,6 +118,9 @@ def test_seeds_add_spread_and_resume_adds_only_new_seeds(tmp_path):
     assert after["run"]["sessions"][-1]["models_run"] == ["random-forest@seed3", "knn@seed3"]
     assert after["models"]["random-forest"]["seed_runs"][:2] == forest["seed_runs"]
     assert "(4 seeds)" in more.stdout
+    again = bench("--profile", "ci", "--models", "random-forest,knn", "--resume", out=out)  # N is the run's own
+    assert again.returncode == 0 and json.loads((out / "results.json").read_text())["run"]["sessions"][-1]["models_run"] == []
+    assert "(4 seeds)" in again.stdout
 
 
 def test_seeds_below_one_is_one_line_exit_2():

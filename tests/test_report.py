@@ -63,6 +63,26 @@ def test_report_without_prediction_files_still_builds(ci_run, tmp_path):
     assert "Predictions file not available" in text and "figures/cm_cnn.png" in text
 
 
+def test_seed_spread_from_a_results_file_with_a_failed_and_an_unordered_seed(ci_run, tmp_path):
+    out, _ = ci_run
+    results = json.loads((out / "results.json").read_text())
+    row = results["models"]["lenet5"]
+    own = row["metrics"]["accuracy"]
+    row["seed_runs"] = [
+        {"seed": 2, "status": "ok", "accuracy": own + 0.002, "train_seconds": 3.0},
+        {"seed": 3, "status": "failed", "error": "MemoryError: out of memory"},
+        {"seed": 1, "status": "ok", "accuracy": own - 0.002, "train_seconds": 2.0},
+    ]
+    results["run"]["seeds"] = 4
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    text = build_reports(tmp_path / "results.json")[0].read_text()
+    mean, sd = own * 100, 0.2  # three accuracies: own - 0.2, own, own + 0.2 points
+    assert f"{mean:.2f} ± {sd:.2f}% (3 seeds)" in text  # the table column and the model's paragraph
+    assert re.search(r"Seeds: 0: [0-9.]+% in \d+ s; 1: .*; 2: ", text)
+    assert "failed: seed 3: MemoryError: out of memory" in text
+    assert "| accuracy over seeds |" in text
+
+
 def _headline(results):
     """A copy of a real run's results made to look like a full-MNIST run, to test the README writer alone."""
     full = copy.deepcopy(results)

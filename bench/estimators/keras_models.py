@@ -229,9 +229,9 @@ class KerasClassifier(DigitClassifier):
     inference: 'keras' (a traced TensorFlow function) or 'tflite' (the same network
     converted to TensorFlow Lite: far less per-call overhead for single images); n_jobs is
     its thread count (None: every core this process may use).
-    checkpoint_path: where each network is saved during training (plateau: its best epoch,
-    one-cycle: its latest) and, once fitted, the float32 network it keeps (an ensemble's
-    members go to <stem>.member<i>.keras).
+    checkpoint_path: where each network is saved: during training its best epoch so far (plateau
+    schedule), and once trained the float32 network the model keeps (an ensemble's members go
+    to <stem>.member<i>.keras).
     """
 
     family = "deep"
@@ -279,6 +279,7 @@ class KerasClassifier(DigitClassifier):
                 trained, net = net, ARCHITECTURES[self.architecture](name=name)
                 net.set_weights(trained.get_weights())
             if self._member_checkpoint(i):  # the file holds the network the model uses, not a training snapshot
+                Path(self._member_checkpoint(i)).parent.mkdir(parents=True, exist_ok=True)
                 net.save(self._member_checkpoint(i))
             members.append(net)
         if len(members) == 1:
@@ -339,10 +340,9 @@ class KerasClassifier(DigitClassifier):
             ]
         else:  # the schedule fixes the epochs and the last one is the one it anneals to: kept as it ends
             callbacks = [_log_learning_rate_callback()]
-        if checkpoint:
+        if checkpoint and self.schedule == "plateau":  # one-cycle keeps its last epoch, saved once trained
             Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-            callbacks.append(keras.callbacks.ModelCheckpoint(
-                checkpoint, monitor="val_loss", save_best_only=self.schedule == "plateau"))
+            callbacks.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True))
         bar = progress.keras_callback(f"{net.name}")
         if bar is not None:
             callbacks.append(bar)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..results import atomic_write_bytes, load_predictions, read_results
 from . import figures
-from .columns import comparison_table, ok_rows_by_accuracy, seed_spread, wall_time_text
+from .columns import comparison_table, ok_rows_by_accuracy, seed_entries, seed_spread, wall_time_text
 from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
                        to_markdown)
 
@@ -221,14 +221,12 @@ def _seeds_paragraph(row: dict) -> list:
     runs = row.get("seed_runs")
     if not runs:
         return []
-    own = {"seed": row.get("seed", 0), "status": "ok", "accuracy": row["metrics"]["accuracy"],
-           "train_seconds": row["metrics"]["train_seconds"]}
-    ok = [own] + [r for r in runs if r.get("status") == "ok"]
-    text = "Seeds: " + "; ".join(f"{r['seed']}: {r['accuracy']:.2%} in {r['train_seconds']:.0f} s" for r in ok)
+    text = "Seeds: " + "; ".join(f"{r['seed']}: {r['accuracy']:.2%} in {r['train_seconds']:.0f} s"
+                                 for r in seed_entries(row))
     text += f". Accuracy {seed_spread(row)} (mean ± sample standard deviation)"
-    failed = [str(r["seed"]) for r in runs if r.get("status") != "ok"]
+    failed = [r for r in runs if r.get("status") != "ok"]
     if failed:
-        text += f"; failed with seed(s) {', '.join(failed)}: {'; '.join(r.get('error', '') for r in runs if r.get('status') != 'ok')}"
+        text += "; failed: " + "; ".join(f"seed {r['seed']}: {r.get('error', '')}" for r in failed)
     return [Paragraph(text + ".")]
 
 

@@ -29,26 +29,31 @@ COLUMNS = [
 SEED_COLUMN = "accuracy over seeds"
 
 
-def seed_accuracies(row: dict) -> dict[int, float]:
-    """seed -> test accuracy: the row's own seed, then every further seed of a run with --seeds N."""
-    own = {row.get("seed", row.get("settings", {}).get("random_state", 0)): row["metrics"]["accuracy"]}
-    return {**own, **{r["seed"]: r["accuracy"] for r in row.get("seed_runs", []) if r.get("status") == "ok"}}
+def seed_entries(row: dict) -> list[dict]:
+    """The row's own seed ({seed, accuracy, train_seconds}) then every further seed of a --seeds N run
+    that finished, in seed order."""
+    own = {"seed": row.get("seed", 0), "status": "ok", "accuracy": row["metrics"]["accuracy"],
+           "train_seconds": row["metrics"]["train_seconds"]}
+    return [own] + sorted((r for r in row.get("seed_runs", []) if r.get("status") == "ok"), key=lambda r: r["seed"])
 
 
 def seed_spread(row: dict) -> str:
     """'99.55 ± 0.04% (3 seeds)': mean and sample standard deviation of the accuracy; '-' for one seed."""
-    acc = list(seed_accuracies(row).values())
+    acc = [r["accuracy"] for r in seed_entries(row)]
     if len(acc) < 2:
         return "-"
     return f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f}% ({len(acc)} seeds)"
 
 
-def wall_time_text(run: dict) -> str:
+def wall_time_text(run: dict, minutes: bool = False) -> str:
     """'1500 s', or with --seeds N '4400 s (1500 s for seed 0, the rest for further seeds)'."""
-    text = f"{run['total_wall_seconds']:.0f} s"
+    def t(seconds):
+        return f"{seconds / 60:.0f} min" if minutes else f"{seconds:.0f} s"
+
+    text = t(run["total_wall_seconds"])
     if run.get("seeds", 1) > 1:
         first = sum(s.get("first_seed_wall_seconds", s.get("wall_seconds", 0.0)) for s in run["sessions"])
-        text += f" ({first:.0f} s for seed {run['seed']}, the rest for further seeds)"
+        text += f" ({t(first)} for seed {run['seed']}, the rest for further seeds)"
     return text
 
 
