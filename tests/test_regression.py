@@ -44,7 +44,7 @@ def row(name: str, measured: dict, reference_repeats=None) -> dict:
     repeats = reference_repeats or [m["reference_ms"] * f for f in (1.02, 0.99, 1.0, 1.01, 0.98, 1.03, 1.0)]
     return {
         "name": name, "family": "classical" if name == "knn" else "deep",
-        "description": "", "status": "ok", "estimator": "KNN" if name == "knn" else "KerasClassifier",
+        "description": "", "status": "ok", "seed": 0, "estimator": "KNN" if name == "knn" else "KerasClassifier",
         "settings": {}, "n_train": 5000, "n_test": 1000, "metrics": m,
         "reference_ms_repeats": repeats,
         "per_class": {k: [0.9] * 10 for k in ("precision", "recall", "f1", "roc_auc")} | {"support": [100] * 10},
@@ -58,7 +58,7 @@ def results(rows: dict, profile="ci", seed=0, fingerprint=FINGERPRINT) -> dict:
     """A results dict in the runner's layout (schema digit-bench/results/1)."""
     return {
         "schema": "digit-bench/results/1",
-        "run": {"command": "python benchmark.py --profile ci", "profile": profile, "seed": seed,
+        "run": {"command": "python benchmark.py --profile ci", "profile": profile, "seed": seed, "seeds": 1,
                 "dataset": {"name": "mnist", "fingerprint": fingerprint, "is_sample": False,
                             "n_train": 4500, "n_val": 500, "n_test": 1000},
                 "environment": {"cpu": "test", "cpu_count": 2, "digit_bench": {"git_commit": None}},
