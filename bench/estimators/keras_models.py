@@ -274,13 +274,14 @@ class KerasClassifier(DigitClassifier):
             name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
             with dtype_policy(self.precision):
                 net = ARCHITECTURES[self.architecture](name=name)
-            self.history_.append(self._train(net, X, y, X_val, y_val, seed, self._member_checkpoint(i)))
+            checkpoint = self._member_checkpoint(i)
+            self.history_.append(self._train(net, X, y, X_val, y_val, seed, checkpoint))
             if self.precision != "float32":  # inference in float32: same weights, full-precision arithmetic
                 trained, net = net, ARCHITECTURES[self.architecture](name=name)
                 net.set_weights(trained.get_weights())
-            if self._member_checkpoint(i):  # the file holds the network the model uses, not a training snapshot
-                Path(self._member_checkpoint(i)).parent.mkdir(parents=True, exist_ok=True)
-                net.save(self._member_checkpoint(i))
+            if checkpoint:  # the file holds the network the model uses, not a training snapshot
+                Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+                net.save(checkpoint)
             members.append(net)
         if len(members) == 1:
             self.model_ = members[0]

@@ -74,23 +74,29 @@ def ok_rows_by_accuracy(results: dict) -> list[dict]:
     return sorted(rows, key=lambda r: -r["metrics"]["accuracy"])
 
 
-def comparison_table(results: dict, caption: str = "") -> Table:
-    """One row per measured model, sorted by accuracy, best value per column in bold; with --seeds N
-    runs, the mean and spread of the accuracy follow the accuracy column."""
-    rows = ok_rows_by_accuracy(results)
+def comparison_cells(rows: list[dict]) -> tuple[list[str], list[list[Cell]]]:
+    """The metric columns' titles and, per row, its cells with the best value per column in bold;
+    with --seeds N runs, the mean and spread of the accuracy follow the accuracy column.
+    Both the terminal table and the reports' table are drawn from this."""
     best = best_values(rows)
     seeds = has_seed_runs(rows)
-    titles = [c[0] for c in COLUMNS]
     body = []
     for r in rows:
         cells = [Cell(fmt(k, f, r["metrics"].get(k)), bold=k in best and r["metrics"].get(k) == best[k])
                  for _, k, f, _ in COLUMNS]
-        body.append([r["name"], r["family"], *with_seed_column(cells, seed_spread(r), seeds)])
-    return Table(["model", "family", *with_seed_column(titles, SEED_COLUMN, seeds)], body, right_align_from=2,
-                 caption=caption)
+        body.append(_with_seed_column(cells, Cell(seed_spread(r)), seeds))
+    return _with_seed_column([c[0] for c in COLUMNS], SEED_COLUMN, seeds), body
 
 
-def with_seed_column(cells: list, seed_cell, present: bool) -> list:
+def comparison_table(results: dict, caption: str = "") -> Table:
+    """One row per measured model, sorted by accuracy (see comparison_cells)."""
+    rows = ok_rows_by_accuracy(results)
+    titles, body = comparison_cells(rows)
+    return Table(["model", "family", *titles], [[r["name"], r["family"], *cells] for r, cells in zip(rows, body)],
+                 right_align_from=2, caption=caption)
+
+
+def _with_seed_column(cells: list, seed_cell, present: bool) -> list:
     """The row's cells with the seed-spread cell after accuracy (the first column) when the run has one."""
     return [cells[0], seed_cell, *cells[1:]] if present else cells
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from .columns import (COLUMNS, SEED_COLUMN, best_values, fmt, has_seed_runs, ok_rows_by_accuracy, seed_spread,
-                      wall_time_text, with_seed_column)
+from .columns import comparison_cells, ok_rows_by_accuracy, wall_time_text
 
 
 def comparison_table(results: dict) -> Table:
@@ -20,16 +19,12 @@ def comparison_table(results: dict) -> Table:
     table.add_column("model")
     table.add_column("family")
     rows = ok_rows_by_accuracy(results)
-    seeds = has_seed_runs(rows)
-    for title_ in with_seed_column([c[0] for c in COLUMNS], SEED_COLUMN, seeds):
+    titles, body = comparison_cells(rows)
+    for title_ in titles:
         table.add_column(title_, justify="right")
-    best = best_values(rows)
-    for r in rows:
-        cells = []
-        for _, key, f, _ in COLUMNS:
-            text = fmt(key, f, r["metrics"].get(key))
-            cells.append(f"[bold green]{text}[/bold green]" if key in best and r["metrics"].get(key) == best[key] else text)
-        table.add_row(r["name"], r["family"], *with_seed_column(cells, seed_spread(r), seeds))
+    for r, cells in zip(rows, body):
+        table.add_row(r["name"], r["family"],
+                      *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells))
     for r in results["models"].values():
         if r.get("status") != "ok":
             table.add_row(r["name"], r.get("family", "?"), f"[red]FAILED: {r.get('error', '')[:80]}[/red]")
