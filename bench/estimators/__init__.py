@@ -2,6 +2,6 @@
 
 from .base import DigitClassifier, check_images
 from .classical import KNN, HogSVM, RandomForest
-from .keras_models import KerasClassifier
+from .keras import KerasClassifier
 
 __all__ = ["DigitClassifier", "check_images", "HogSVM", "RandomForest", "KNN", "KerasClassifier"]

@@ -1,0 +1,170 @@
+"""`KerasClassifier`: a Keras network (or an averaged ensemble of them) as a `DigitClassifier`.
+
+The estimator holds the hyperparameters, the member seeds and the files; building,
+training and prediction are in the sibling modules.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from ..base import N_CLASSES, DigitClassifier, check_images
+from . import architectures
+from .architectures import _keras
+from .inference import INFERENCE, LiteRunner, TracedRunner, agreement, batched_proba
+from .training import Recipe, dtype_policy, enable_determinism, train
+
+
+class KerasClassifier(DigitClassifier):
+    """A Keras network trained with the shared recipe.
+
+    architecture: 'mlp', 'lenet5' or 'cnn'. architecture_options: keyword arguments for that
+    architecture's builder (e.g. {'hidden': 256, 'dropout': 0.3} for mlp); None: its defaults.
+    augment: train on randomly rotated, zoomed, shifted and sheared batches. n_members > 1
+    trains that many networks with seeds n_members*random_state, n_members*random_state+1, ...
+    (so ensembles of different random_state share no member) and averages their probabilities
+    in one Keras model.
+    schedule: 'plateau' (the original recipe: ReduceLROnPlateau and EarlyStopping on
+    validation loss, up to `epochs`) or 'one-cycle' (exactly `epochs`: a linear warm-up to
+    `learning_rate` over the first 30% of steps, then cosine decay to zero).
+    precision: 'float32', or 'mixed_bfloat16' to train with bfloat16 arithmetic (float32
+    weights); the fitted model is always a float32 network.
+    inference: 'keras' (a traced TensorFlow function) or 'tflite' (the same network
+    converted to TensorFlow Lite: far less per-call overhead for single images); n_jobs is
+    its thread count (None: every core this process may use).
+    checkpoint_path: where each network is saved: during training its best epoch so far (plateau
+    schedule), and once trained the float32 network the model keeps (an ensemble's members go
+    to <stem>.member<i>.keras).
+    """
+
+    family = "deep"
+    uses_validation = True
+    file_suffix = ".keras"
+
+    def __init__(self, architecture="cnn", epochs=30, batch_size=128, learning_rate=1e-3,
+                 schedule="plateau", precision="float32", augment=False, n_members=1,
+                 early_stopping_patience=5, lr_patience=3, lr_factor=0.5, min_lr=1e-4,
+                 validation_fraction=0.1, inference="keras", n_jobs=None, random_state=0,
+                 checkpoint_path=None, architecture_options=None):
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.precision = precision
+        self.augment = augment
+        self.n_members = n_members
+        self.early_stopping_patience = early_stopping_patience
+        self.lr_patience = lr_patience
+        self.lr_factor = lr_factor
+        self.min_lr = min_lr
+        self.validation_fraction = validation_fraction
+        self.inference = inference
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.checkpoint_path = checkpoint_path
+        self.architecture_options = architecture_options
+
+    def _fit(self, X, y, X_val, y_val):
+        options = architectures.check_architecture(self.architecture, self.architecture_options)
+        recipe = Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)})
+        members, self.history_ = [], []
+        for i in range(self.n_members):
+            seed = self.random_state * self.n_members + i
+            enable_determinism(seed)
+            name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
+            with dtype_policy(self.precision):
+                net = architectures.build(self.architecture, options, name)
+            checkpoint = self._member_checkpoint(i)
+            self.history_.append(train(net, recipe, X, y, X_val, y_val, seed, checkpoint))
+            if self.precision != "float32":  # inference in float32: same weights, full-precision arithmetic
+                trained, net = net, architectures.build(self.architecture, options, name)
+                net.set_weights(trained.get_weights())
+            if checkpoint:  # the file holds the network the model uses, not a training snapshot
+                Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
+                net.save(checkpoint)
+            members.append(net)
+        self.model_ = members[0] if len(members) == 1 else architectures.average(
+            members, name=f"{self.architecture}_ensemble")
+        self._predict_fn = None
+        self._lite = None
+
+    def _member_checkpoint(self, i):
+        if not self.checkpoint_path:
+            return None
+        if self.n_members == 1:
+            return str(self.checkpoint_path)
+        p = Path(self.checkpoint_path)
+        return str(p.with_name(f"{p.stem}.member{i}{p.suffix}"))
+
+    # ---- prediction ----
+    def _predict_proba(self, X, batch_size=2048):
+        if self.inference not in INFERENCE:
+            raise ValueError(f"unknown inference {self.inference!r}; choose one of {', '.join(INFERENCE)}")
+        fn = self._lite_runner() if self.inference == "tflite" else self._keras_runner()
+        return batched_proba(fn, X, batch_size)
+
+    def _keras_runner(self):
+        if getattr(self, "_predict_fn", None) is None:
+            self._predict_fn = TracedRunner(self.model_)
+        return self._predict_fn
+
+    def _lite_runner(self):
+        if getattr(self, "_lite", None) is None:
+            self._lite = LiteRunner(self.model_, self.n_jobs)
+        return self._lite
+
+    def n_params(self):
+        return int(self.model_.count_params())
+
+    # ---- hooks the runner calls ----
+    def set_artifact_path(self, path) -> None:
+        self.set_params(checkpoint_path=str(path))
+
+    def training_history(self) -> list[dict]:
+        return self.history_
+
+    def inference_check(self, X, proba=None, batch_size=2048) -> dict:
+        """How the inference path in use compares with the Keras model itself on images X (N, 28, 28).
+
+        proba: this estimator's predict_proba(X) when the caller already has it (not computed twice).
+        """
+        X = check_images(X)
+        keras_proba = batched_proba(self._keras_runner(), X, batch_size)
+        proba = self._predict_proba(X, batch_size) if proba is None else np.asarray(proba)
+        return {"inference": self.inference, **agreement(proba, keras_proba)}
+
+    # ---- persistence ----
+    def __getstate__(self):
+        # The traced function and the interpreter cannot be copied or pickled; they are rebuilt on first use.
+        state = self.__dict__.copy()
+        state["_predict_fn"] = state["_lite"] = None
+        return state
+
+    def save(self, path) -> Path:
+        """Writes PATH (.keras, loaded back in safe mode) and PATH.json (hyperparameters, history)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_.save(path)
+        meta = {"class": type(self).__name__, "params": self.get_params(), "history": self.history_,
+                "n_train": self.n_train_}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path):
+        path = Path(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path}: metadata says {meta.get('class')}, not {cls.__name__}")
+        est = cls(**meta["params"])
+        est.model_ = _keras().saving.load_model(path, safe_mode=True)
+        est.history_ = meta["history"]
+        est.n_train_ = meta["n_train"]
+        est.classes_ = np.arange(N_CLASSES)
+        est._predict_fn = est._lite = None
+        return est
