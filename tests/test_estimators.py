@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from bench.estimators import KNN, KerasClassifier
-from bench.estimators.keras_models import build_cnn, build_lenet5
+from bench.estimators.keras import build_cnn, build_lenet5, build_mlp
 from bench.registry import MODELS, parse_model_names
 
 # Small but real settings so every model trains in seconds on the 600-image slice.
@@ -82,6 +82,19 @@ def test_primary_cnn_has_exactly_330346_parameters():
 
 def test_lenet5_has_classic_parameter_count():
     assert build_lenet5().count_params() == 61_706
+
+
+def test_keras_architecture_options_reach_the_builder(sample_splits, tmp_path):
+    s = sample_splits
+    options = {"hidden": 64, "dropout": 0.3}
+    est = KerasClassifier("mlp", epochs=1, batch_size=64, architecture_options=options).fit(
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    assert est.n_params() == build_mlp(hidden=64).count_params() == 784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+    assert est.architecture_options is options and options == {"hidden": 64, "dropout": 0.3}  # kept as given
+    loaded = KerasClassifier.load(est.save(tmp_path / "mlp.keras"))
+    assert loaded.architecture_options == options and loaded.n_params() == 55_050
+    with pytest.raises(ValueError, match="architecture 'mlp' has no option 'filters'; its options are hidden, dropout"):
+        KerasClassifier("mlp", architecture_options={"filters": 8}).fit(s.x_train, s.y_train)
 
 
 def test_ensemble_averages_member_probabilities(sample_splits):
@@ -211,3 +224,14 @@ def test_tflite_inference_predicts_as_keras(sample_splits, tmp_path):
     # the interpreter is rebuilt after clone, pickling and save/load, not carried over
     loaded = KerasClassifier.load(est.save(tmp_path / "cnn.keras"))
     assert np.array_equal(loaded.predict(s.x_test), est.predict(s.x_test))
+
+
+def test_model_trained_on_some_digits_still_answers_in_digits(sample_splits):
+    """A scikit-learn model that saw only 3s and 5s has two inner columns; predictions must still be digits."""
+    s = sample_splits
+    keep = np.isin(s.y_train, [3, 5])
+    est = KNN(deskew=False).fit(s.x_train[keep], s.y_train[keep])
+    proba = est.predict_proba(s.x_test)
+    assert proba.shape == (len(s.x_test), 10) and np.allclose(proba.sum(axis=1), 1.0)
+    assert set(est.predict(s.x_test)) <= {3, 5}
+    assert set(est.predict(s.x_test[np.isin(s.y_test, [3, 5])])) == {3, 5}

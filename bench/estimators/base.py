@@ -7,35 +7,76 @@ to 1; ``classes_`` is always the ten digits 0-9.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
 
-N_CLASSES = 10
+from ..schema import N_CLASSES
+
 DIGITS = np.arange(N_CLASSES)
 
 
-def check_images(X) -> np.ndarray:
-    """The one input check: any (N, 28, 28) or (N, 784) array of 0-255 -> (N, 28, 28) float32."""
-    X = np.asarray(X)
+def _as_array(X, *, min_samples=1, estimator=None) -> np.ndarray:
+    """scikit-learn's own input checks, before any shape check so that their errors win: sparse input,
+    complex or non-numeric values, NaN or infinity, fewer than `min_samples` rows, 1-D input -> float32.
+
+    A plain numeric ndarray already shaped as images, finite once float32, passes without `check_array`:
+    it costs ~0.1 ms a call, more than a small network's single-image prediction (the latency measured).
+    Anything else goes through `check_array`, so every refusal is sklearn's own, with its message.
+    """
+    if (type(X) is np.ndarray and X.dtype.kind in "biuf" and X.ndim >= 2 and len(X) >= max(min_samples, 1)
+            and (X.shape[1:] == (784,) or X.shape[1:] == (28, 28))):
+        X32 = X.astype(np.float32, copy=False)
+        if X.dtype.kind != "f" or np.isfinite(X32.sum()):
+            return X32
+    return check_array(X, accept_sparse=False, dtype=np.float32, ensure_all_finite=True, allow_nd=True,
+                       ensure_min_samples=min_samples, estimator=estimator, input_name="X")
+
+
+def _as_images(X: np.ndarray) -> np.ndarray:
+    """The shape check: (N, 28, 28) images or (N, 784) pixel rows -> (N, 28, 28)."""
     if X.ndim == 2 and X.shape[1] == 784:
         X = X.reshape(-1, 28, 28)
     if X.ndim != 3 or X.shape[1:] != (28, 28):
         raise ValueError(f"expected images shaped (N, 28, 28) or (N, 784), got {X.shape}")
-    return X.astype(np.float32, copy=False)
+    return X
 
 
-def check_labels(y, n: int) -> np.ndarray:
+def check_images(X, *, min_samples=1, estimator=None) -> np.ndarray:
+    """The one input check: any dense, finite (N, 28, 28) or (N, 784) array of 0-255 -> (N, 28, 28) float32.
+
+    sklearn's `check_array` first (sparse, complex, NaN/inf, too few samples: its own messages), then the shape.
+    """
+    return _as_images(_as_array(X, min_samples=min_samples, estimator=estimator))
+
+
+def check_labels(y, n: int, *, estimator=None) -> np.ndarray:
+    """Labels for n images: integers 0-9 in a (n,) array -> int64.
+
+    sklearn's `check_classification_targets` refuses a continuous or object target ("Unknown label type") and
+    NaN/inf ("Input y contains NaN"); anything else that is not the digits 0-9 (strings, -1, 1000), our message.
+    """
+    if y is None:
+        name = type(estimator).__name__ if estimator is not None else "This estimator"
+        raise ValueError(f"{name} requires y to be passed, but the target y is None.")
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"expected labels shaped ({n},), got {y.shape}")
-    if y.min() < 0 or y.max() >= N_CLASSES or (y != np.round(y)).any():
+    check_classification_targets(y)
+    if y.dtype.kind not in "biuf" or y.min() < 0 or y.max() >= N_CLASSES or (y != np.round(y)).any():
         raise ValueError("labels must be integers 0-9")
     return y.astype(np.int64)
+
+
+def _check_two_classes(y: np.ndarray, estimator) -> None:
+    present = np.unique(y)
+    if len(present) < 2:
+        raise ValueError(f"{type(estimator).__name__} needs at least 2 classes to train; "
+                         f"y holds only one class ({present[0]})")
 
 
 class DigitClassifier(ClassifierMixin, BaseEstimator):
@@ -50,39 +91,79 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     uses_validation = False
     file_suffix = ".skops"
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # (N, 784) pixel rows are the 2-D form, (N, 28, 28) images the 3-D one; dense and finite only.
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        # positive_only stays False: pixels are 0-255, but negative values are not refused
+        # one label per image, one of ten digits (classes_ is always 0-9)
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        return tags
+
     def fit(self, X, y, validation_data=None):
-        X = check_images(X)
-        y = check_labels(y, len(X))
-        self.classes_ = DIGITS
+        # Order matters: sklearn's checks of X (sparse, NaN/inf, empty, one sample), then the labels
+        # (missing, continuous, not 0-9, one class), and only then the image shape.
+        X = _as_array(X, min_samples=2, estimator=self)
+        y = check_labels(y, len(X), estimator=self)
+        _check_two_classes(y, self)
+        X = _as_images(X)
         X_val = y_val = None
-        if self.uses_validation:
-            if validation_data is None:
-                X, X_val, y, y_val = train_test_split(
-                    X, y, test_size=self.validation_fraction, stratify=y,
-                    random_state=getattr(self, "random_state", 0),
-                )
-            else:
-                X_val = check_images(validation_data[0])
-                y_val = check_labels(validation_data[1], len(X_val))
-        elif validation_data is not None:
+        if validation_data is not None:
+            X_val = check_images(validation_data[0], estimator=self)
+            y_val = check_labels(validation_data[1], len(X_val), estimator=self)
+        if self.uses_validation and X_val is None:
+            X, X_val, y, y_val = train_test_split(
+                X, y, test_size=self.validation_fraction, stratify=y,
+                random_state=getattr(self, "random_state", 0),
+            )
+        elif not self.uses_validation and X_val is not None:
             # A model with no use for held-out data learns from all labelled images.
-            X = np.concatenate([X, check_images(validation_data[0])])
-            y = np.concatenate([y, check_labels(validation_data[1], len(validation_data[1]))])
+            X, y = np.concatenate([X, X_val]), np.concatenate([y, y_val])
+            X_val = y_val = None
         self.n_train_ = int(len(y))
+        self.trained_digits_ = np.unique(y)
         self._fit(X, y, X_val, y_val)
+        self.classes_ = DIGITS  # set once fitted: a fit that failed leaves no fitted-looking model
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         """(N, 28, 28) images -> (N, 10) class probabilities."""
         check_is_fitted(self, "classes_")
-        return self._predict_proba(check_images(X))
+        proba = self._predict_proba(check_images(X, estimator=self))
+        if proba.shape[1] != N_CLASSES:  # trained on some digits only: a scikit-learn model has a column per digit seen
+            full = np.zeros((len(proba), N_CLASSES), dtype=proba.dtype)
+            full[:, self.trained_digits_] = proba
+            proba = full
+        return proba
 
     def predict(self, X) -> np.ndarray:
         """(N, 28, 28) images -> (N,) predicted digits."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted model raises NotFittedError, not AttributeError
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def n_params(self) -> int | None:
         """Learned parameter count where the model has one (Keras); None otherwise."""
+        return None
+
+    # ---- hooks the runner calls on every model (so it never sniffs for a model's features) ----
+    def set_artifact_path(self, path) -> None:
+        """Where the runner will `save` this model once fitted. A model that writes files while it
+        trains (Keras: best-epoch checkpoints, ensemble members) writes them there; others need nothing."""
+
+    def training_history(self) -> list[dict] | None:
+        """Per-epoch curves, one dict of lists per trained network; None for models fitted in one step."""
+        return None
+
+    def inference_check(self, X, proba) -> dict | None:
+        """A model predicting through its own inference path (TensorFlow Lite) says how it agrees with
+        the model it was converted from on images X (N, 28, 28), given its `predict_proba(X)`; None otherwise."""
         return None
 
     # ---- persistence: skops for sklearn models, overridden for Keras ----
@@ -110,6 +191,3 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{path}: holds a {type(obj).__name__}, not a {cls.__name__}")
         return obj
 
-
-def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2))

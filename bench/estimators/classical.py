@@ -35,30 +35,37 @@ def deskew(image: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(image, warp, (size, size), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
 
 
-class Deskew(TransformerMixin, BaseEstimator):
+class _Stateless(TransformerMixin, BaseEstimator):
+    """A feature step that learns nothing: `fit` does nothing, so it never counts as unfitted
+    (sklearn's requires_fit tag; a Pipeline ending in such a step checks its last step is fitted)."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+
+class Deskew(_Stateless):
     """(N, 28, 28) images -> (N, 28, 28) deskewed float32 images; identity when enabled=False."""
 
     def __init__(self, enabled=True):
         self.enabled = enabled
-
-    def fit(self, X, y=None):
-        return self
 
     def transform(self, X):
         X = np.asarray(X, dtype=np.float32).reshape(-1, 28, 28)
         return np.stack([deskew(img) for img in X]) if self.enabled else X
 
 
-class HogFeatures(TransformerMixin, BaseEstimator):
+class HogFeatures(_Stateless):
     """(N, 28, 28) images -> (N, F) histogram-of-oriented-gradient features (scikit-image)."""
 
     def __init__(self, orientations=9, pixels_per_cell=4, cells_per_block=2):
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
         self.cells_per_block = cells_per_block
-
-    def fit(self, X, y=None):
-        return self
 
     def transform(self, X):
         ppc, cpb = (self.pixels_per_cell,) * 2, (self.cells_per_block,) * 2
@@ -68,11 +75,8 @@ class HogFeatures(TransformerMixin, BaseEstimator):
         ]).astype(np.float32)
 
 
-class Flatten(TransformerMixin, BaseEstimator):
+class Flatten(_Stateless):
     """(N, 28, 28) images -> (N, 784) pixels scaled to 0-1."""
-
-    def fit(self, X, y=None):
-        return self
 
     def transform(self, X):
         return np.asarray(X, dtype=np.float32).reshape(len(X), -1) / 255.0
