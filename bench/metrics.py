@@ -11,7 +11,9 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
-DIGITS = np.arange(10)
+from .schema import N_CLASSES
+
+DIGITS = np.arange(N_CLASSES)
 
 
 def quality(y_true, proba) -> dict:

@@ -3,13 +3,16 @@
 `MODELS` maps a command-line model name to its estimator class, base settings and
 per-profile overrides; `PROFILES` says how much data and how many latency calls a profile
 uses. Adding a model is one entry here (plus its class, if it is a new kind of model).
+The order of `MODELS` is the order models run in and the order of their colours in reports.
+
+Estimator classes are named, not imported ("bench.estimators:HogSVM"): reading the registry
+(model names for a report, --help) costs nothing, and TensorFlow loads only when a model is built.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-
-from .estimators import KNN, HogSVM, KerasClassifier, RandomForest
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile("full", "the real comparison: all data, up to 30 epochs", None, None, 1000),
+    "full": Profile("full", "the real comparison: all data; mlp, lenet5 up to 30 epochs, cnn and cnn-aug 10, "
+                            "ensemble 3 x 8", None, None, 1000),
     "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300),
     "ci": Profile("ci", "small, fixed, deterministic: 5,000 train / 1,000 test, 3 epochs, one thread", 5_000, 1_000,
                   200, threads=1),
@@ -36,7 +40,7 @@ PROFILES = {
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    estimator: type
+    estimator: str  # "module:Class", imported when first needed
     settings: dict = field(default_factory=dict)
     profiles: dict = field(default_factory=dict)  # profile name -> overrides of settings
     description: str = ""
@@ -44,19 +48,24 @@ class ModelSpec:
     def settings_for(self, profile: str) -> dict:
         return {**self.settings, **self.profiles.get(profile, {})}
 
+    @property
+    def estimator_class(self) -> type:
+        module, _, name = self.estimator.partition(":")
+        return getattr(importlib.import_module(module), name)
+
     def build(self, profile: str, seed: int, **extra):
         """A fresh, unfitted estimator with this profile's settings and the run's seed."""
         settings = self.settings_for(profile)
-        params = self.estimator().get_params()
+        params = self.estimator_class().get_params()
         if "random_state" in params:
             settings["random_state"] = seed
         if "n_jobs" in params and PROFILES[profile].threads is not None:
             settings["n_jobs"] = PROFILES[profile].threads
-        return self.estimator(**settings, **extra)
+        return self.estimator_class(**settings, **extra)
 
     @property
     def family(self) -> str:
-        return self.estimator.family
+        return self.estimator_class.family
 
 
 CNN_EPOCHS, CNN_AUG_EPOCHS, ENSEMBLE_EPOCHS = 10, 10, 8  # full profile, per network
@@ -79,24 +88,24 @@ def _keras_profiles(full_epochs: int | None = None) -> dict:
 
 
 MODELS = {spec.name: spec for spec in [
-    ModelSpec("hog-svm", HogSVM,
+    ModelSpec("hog-svm", "bench.estimators:HogSVM",
               {"orientations": 9, "pixels_per_cell": 4, "cells_per_block": 2, "deskew": True, "pixel_weight": 0.5,
                "n_components": 100, "C": 10.0, "calibration": "temperature"},
               description="deskew, HOG (9 orientations, 4x4 cells) + pixels x0.5, PCA 100, RBF SVM, temperature-calibrated"),
-    ModelSpec("random-forest", RandomForest, {"n_estimators": 100},
+    ModelSpec("random-forest", "bench.estimators:RandomForest", {"n_estimators": 100},
               {"ci": {"n_estimators": 30}}, description="100 trees on raw pixels"),
-    ModelSpec("knn", KNN, {"n_neighbors": 3, "weights": "distance", "deskew": True, "n_components": 60},
+    ModelSpec("knn", "bench.estimators:KNN", {"n_neighbors": 3, "weights": "distance", "deskew": True, "n_components": 60},
               description="k=3, distance-weighted, deskewed pixels projected on 60 PCA components"),
-    ModelSpec("mlp", KerasClassifier, {"architecture": "mlp", **_KERAS}, _keras_profiles(),
+    ModelSpec("mlp", "bench.estimators:KerasClassifier", {"architecture": "mlp", **_KERAS}, _keras_profiles(),
               description="dense 512-512 with dropout"),
-    ModelSpec("lenet5", KerasClassifier, {"architecture": "lenet5", **_KERAS}, _keras_profiles(),
+    ModelSpec("lenet5", "bench.estimators:KerasClassifier", {"architecture": "lenet5", **_KERAS}, _keras_profiles(),
               description="LeNet-5: conv 6-16 (5x5), dense 120-84"),
-    ModelSpec("cnn", KerasClassifier, {"architecture": "cnn", **_KERAS}, _keras_profiles(CNN_EPOCHS),
+    ModelSpec("cnn", "bench.estimators:KerasClassifier", {"architecture": "cnn", **_KERAS}, _keras_profiles(CNN_EPOCHS),
               description="primary CNN: conv 32-32-64-64, batch norm, dropout, dense 256"),
-    ModelSpec("cnn-aug", KerasClassifier, {"architecture": "cnn", "augment": True, **_KERAS},
+    ModelSpec("cnn-aug", "bench.estimators:KerasClassifier", {"architecture": "cnn", "augment": True, **_KERAS},
               _keras_profiles(CNN_AUG_EPOCHS),
               description="primary CNN with rotation/zoom/shift/shear augmentation"),
-    ModelSpec("ensemble", KerasClassifier, {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
+    ModelSpec("ensemble", "bench.estimators:KerasClassifier", {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
               _keras_profiles(ENSEMBLE_EPOCHS),
               description="three primary CNNs trained with augmentation (seeds 3s, 3s+1, 3s+2), probabilities averaged"),
 ]}

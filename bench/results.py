@@ -1,28 +1,23 @@
-"""The results file: plain JSON that reports and regression checks read back.
+"""Files a run writes and reports read: results.json, predictions and test images; nothing else.
 
-Layout (schema "digit-bench/results/1"):
-    {"schema": ..., "run": {command, profile, seed, started_at, finished_at,
-                           total_wall_seconds, environment, dataset},
-     "models": {name: row, ...}}
-A row is the measurement of one model: name, family, status, settings, metrics (flat),
-per_class, confusion_matrix, history, and the path of its predictions file (.npz with
-y_true, y_pred, proba; the test images are in test_set.npz beside the results). Every write replaces the file atomically.
+The layout of results.json is typed in `bench.schema` (Results, Run, Row). Every write
+replaces its file atomically, so a killed run never leaves half a file. Arrays are .npz
+files of plain arrays, always loaded without pickle.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import platform
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from .threads import available_cores
+from .schema import SCHEMA, Results
 
-SCHEMA = "digit-bench/results/1"
 RESULTS_NAME = "results.json"
 
 
@@ -57,8 +52,8 @@ def _umask() -> int:
     return mask
 
 
-def write_results(path: Path, results: dict) -> None:
-    atomic_write_bytes(path, json.dumps(results, indent=1, default=_plain).encode())
+def write_results(path: Path, results: Results) -> None:
+    atomic_write_bytes(path, json.dumps(results.to_json(), indent=1, default=_plain).encode())
 
 
 def read_versioned_json(path, schema: str, kind: str, error=ValueError, hint: str = "") -> dict:
@@ -76,14 +71,16 @@ def read_versioned_json(path, schema: str, kind: str, error=ValueError, hint: st
     return data
 
 
-def read_results(path) -> dict:
-    return read_versioned_json(path, SCHEMA, "results", ResultsError)
+def read_results(path) -> Results:
+    data = read_versioned_json(path, SCHEMA, "results", ResultsError)
+    try:
+        return Results.from_json(data)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ResultsError(f"{path}: malformed results file: {type(e).__name__}: {e}") from None
 
 
 def save_predictions(path: Path, y_true, proba) -> None:
     """Per-model predictions for error analysis; .npz of plain arrays (loaded without pickle)."""
-    import io
-
     buf = io.BytesIO()
     np.savez_compressed(
         buf, y_true=np.asarray(y_true, np.int64), y_pred=np.argmax(proba, axis=1).astype(np.int64),
@@ -108,80 +105,17 @@ def _plain(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def environment() -> dict:
-    """Versions, CPU and thread counts: what a reader needs to judge or repeat the numbers."""
-    from importlib import metadata
-
-    packages = {}
-    for name in ("numpy", "scikit-learn", "scikit-image", "tensorflow", "keras", "opencv-python-headless",
-                 "opencv-python", "pandas", "skops", "mlxtend", "rich", "matplotlib"):
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    env = {
-        "digit_bench": _code_version(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": available_cores(),
-        "packages": packages,
-        "threads": _threads(),
-        "env_vars": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                                                 "OPENBLAS_CORETYPE", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ},
-    }
-    return env
+def save_test_set(path: Path, x_test, y_test) -> None:
+    """The test images and labels beside the results, for error galleries in reports."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x_test=x_test, y_test=y_test)
+    atomic_write_bytes(path, buf.getvalue())
 
 
-def _code_version() -> dict:
-    """Package version and, when run from a git checkout, the commit (with a dirty flag)."""
-    import subprocess
-
-    from . import __version__
-
-    out = {"version": __version__, "git_commit": None}
-    try:
-        here = Path(__file__).resolve().parent
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
-        if commit.returncode == 0:
-            out["git_commit"] = commit.stdout.strip()
-            out["git_dirty"] = bool(dirty.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _threads() -> dict:
-    out = {}
-    try:
-        from threadpoolctl import threadpool_info
-
-        out["native_pools"] = [
-            {"api": p.get("internal_api"), "num_threads": p.get("num_threads")} for p in threadpool_info()
-        ]
-    except Exception:  # threadpoolctl is optional information
-        pass
-    try:
-        import tensorflow as tf
-
-        out["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
-        out["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
-        out["tf_note"] = "0 means TensorFlow picks (all available cores)"
-    except Exception:
-        pass
-    return out
+def load_test_set(path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(x_test, y_test) where the run left them, else None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as f:
+        return f["x_test"], f["y_test"]

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from bench.registry import MODELS
 
@@ -142,3 +141,22 @@ def test_help_explains_every_option():
         assert option in proc.stdout
     for name in MODELS:
         assert name in proc.stdout
+
+
+NATIVE_LOG_WORDS = ("cuInit", "cuda", "NodeDef", "oneDNN", "XNNPACK", "absl::InitializeLog", "E0000", "I0000", "W0000")
+
+
+def test_a_whole_run_prints_no_tensorflow_log_line(ci_run):
+    out, proc = ci_run
+    seen = [line for line in (proc.stdout + proc.stderr).splitlines()
+            if any(word in line for word in NATIVE_LOG_WORDS)]
+    assert not seen, seen[:5]
+
+
+def test_out_naming_an_existing_file_is_one_line_exit_2(tmp_path):
+    taken = tmp_path / "results.txt"
+    taken.write_text("not a folder")
+    proc = bench("--models", "knn", "--profile", "ci", "--out", str(taken))
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert f"{taken}: is a file, not a folder (--out" in proc.stdout
+    assert taken.read_text() == "not a folder"

@@ -1,8 +1,12 @@
-"""The CI regression check: rules on hand-built rows, planted regressions on real models, CLI exit codes."""
+"""The CI performance check: rules on hand-built rows, margins from measured noise, planted regressions on
+real models, CLI exit codes. Rows are built as dicts in the runner's layout and read through
+bench.schema.Results (in memory) or written with bench.results.write_results (files), as real runs are."""
 
 import copy
+import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -11,9 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import metrics, regression
+from bench import metrics, perfcheck
 from bench.estimators import RandomForest
+from bench.perfcheck import cli, noise, rules
+from bench.perfcheck.baseline import add_calibration, baseline_problem, make_baseline, read_baseline
+from bench.perfcheck.compare import ADVISORY, RunFile, advisories, compare, current_summary, regressed
 from bench.results import write_results
+from bench.schema import Results
 
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINT = "sha256:c2701db539e88b19ccb28bf689d499e9886f0ff3c966840a1cadac493c4d1de5"
@@ -88,17 +96,28 @@ def slower(res: dict, factor: float, reference_too: bool, models=None) -> dict:
     return res
 
 
-def check(baseline_runs, current_runs) -> list[dict]:
+def run_files(dicts, first=0) -> list[RunFile]:
+    """Results dicts -> RunFiles, read as read_results reads a file (bench.schema.Results.from_json)."""
+    return [RunFile(f"run{i}.json", Results.from_json(d)) for i, d in enumerate(dicts, first)]
+
+
+def write(path: Path, res: dict) -> Path:
+    """Write a results dict as the runner does (typed, then bench.results.write_results)."""
+    write_results(path, Results.from_json(res))
+    return path
+
+
+def check(baseline_runs, current_runs, calibrate=False) -> list[dict]:
     """Findings of comparing current runs with a baseline built from baseline runs (in memory)."""
-    for i, r in enumerate(baseline_runs + current_runs):
-        r.setdefault("_path", f"run{i}.json")
-    baseline = regression.make_baseline(baseline_runs)
-    current, _ = regression.current_summary(baseline, current_runs)
-    return regression.compare(baseline, current)
+    baseline = make_baseline(run_files(baseline_runs))
+    if calibrate:
+        add_calibration(baseline, noise.calibrate(baseline))
+    current, _ = current_summary(baseline, run_files(current_runs, len(baseline_runs)))
+    return compare(baseline, current)
 
 
 def regressions(findings) -> set[tuple[str, str]]:
-    return {(f["model"], f["metric"]) for f in regression.regressed(findings)}
+    return {(f["model"], f["metric"]) for f in regressed(findings)}
 
 
 # --------------------------------------------------------------------------- rules
@@ -108,7 +127,7 @@ def test_unchanged_run_passes():
     findings = check([real_results()], [real_results()])
     assert findings and all(f["verdict"] == "ok" for f in findings)
     # every baseline model gets every quality and time metric
-    assert len(findings) == len(REAL_METRICS) * (len(regression.QUALITY_RULES) + len(regression.TIME_RULES))
+    assert len(findings) == len(REAL_METRICS) * (len(rules.QUALITY_TOLERANCES) + len(rules.TIME_MARGINS))
 
 
 def test_three_times_slower_machine_passes():
@@ -121,12 +140,12 @@ def test_three_times_slower_machine_passes():
 def test_two_times_slower_code_fails_on_every_time_metric():
     # Same machine (reference unchanged), code 2x slower: every margin must catch it.
     findings = check([real_results()], [slower(real_results(), 2.0, reference_too=False, models={"knn"})])
-    assert regressions(findings) == {("knn", m) for m in regression.TIME_RULES}
+    assert regressions(findings) == {("knn", m) for m in rules.TIME_MARGINS}
 
 
 def test_noise_within_margins_passes():
     # 1.3x is inside every margin: the run-to-run noise measured on a busy 2-core machine
-    # (medians of runs) stays under it, see TIME_RULES.
+    # (medians of runs) stays under it, see rules.TIME_MARGINS.
     findings = check([real_results()], [slower(real_results(), 1.3, reference_too=False)])
     assert regressions(findings) == set()
 
@@ -144,7 +163,7 @@ def test_accuracy_drop_beyond_tolerance_fails_naming_model_and_metric():
     current["models"]["lenet5"]["metrics"]["accuracy"] -= 0.004  # 4 of 1,000 test images
     findings = check([real_results()], [current])
     assert regressions(findings) == {("lenet5", "accuracy")}
-    bad = regression.regressed(findings)[0]
+    bad = regressed(findings)[0]
     assert bad["change"] == "-0.0040" and bad["baseline"] == pytest.approx(0.958)
 
 
@@ -166,7 +185,7 @@ def test_medians_over_runs_ignore_one_slow_run():
     base = [real_results(), real_results(), real_results()]
     current = [real_results(), slower(real_results(), 4.0, reference_too=False), real_results()]
     assert regressions(check(base, current)) == set()
-    baseline = regression.make_baseline(base)
+    baseline = make_baseline(run_files(base))
     assert len(baseline["models"]["knn"]["ratio_runs"]["latency_ms_p50"]) == 3
 
 
@@ -182,14 +201,14 @@ def test_failed_model_is_a_regression():
     (dict(seed=1), "seed is 1"),
 ])
 def test_another_setup_is_bad_input(change, message):
-    with pytest.raises(regression.BadInput, match=message):
+    with pytest.raises(perfcheck.BadInput, match=message):
         check([real_results()], [real_results(**change)])
 
 
 def test_model_missing_from_results_is_bad_input():
     current = real_results()
     del current["models"]["lenet5"]
-    with pytest.raises(regression.BadInput, match="no row for baseline model.*lenet5"):
+    with pytest.raises(perfcheck.BadInput, match="no row for baseline model.*lenet5"):
         check([real_results()], [current])
 
 
@@ -247,7 +266,7 @@ def test_planted_slow_predict_is_caught_on_latency(sample_splits):
                                                      reference=reference)})
     found = regressions(check([base], [current]))
     assert {("random-forest", "latency_ms_p50"), ("random-forest", "latency_ms_p95")} <= found
-    assert not {m for _, m in found} & set(regression.QUALITY_RULES)  # the same model: quality unchanged
+    assert not {m for _, m in found} & set(rules.QUALITY_TOLERANCES)  # the same model: quality unchanged
 
 
 # --------------------------------------------------------------------------- command line
@@ -265,7 +284,7 @@ def baseline_file(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("baseline")
     runs = [tmp / "r1.json", tmp / "r2.json"]
     for p in runs:
-        write_results(p, real_results())
+        write(p, real_results())
     baseline = tmp / "baseline.json"
     proc = bench("baseline", "--results", *runs, "--out", baseline)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -274,7 +293,7 @@ def baseline_file(tmp_path_factory):
 
 def test_baseline_file_states_its_rules(baseline_file):
     b = json.loads(baseline_file.read_text())
-    assert b["schema"] == regression.BASELINE_SCHEMA and b["profile"] == "ci" and b["seed"] == 0
+    assert b["schema"] == perfcheck.BASELINE_SCHEMA and b["profile"] == "ci" and b["seed"] == 0
     assert b["dataset"] == {"name": "mnist", "fingerprint": FINGERPRINT}
     assert b["rules"]["quality"]["accuracy"] == {"higher_is_better": True, "tolerance": 0.002}
     assert all(0 < r["margin"] < 1 for r in b["rules"]["time"].values())  # so a 2x slowdown always fails
@@ -282,7 +301,7 @@ def test_baseline_file_states_its_rules(baseline_file):
 
 
 def test_cli_exit_0_when_nothing_regressed(baseline_file, tmp_path):
-    write_results(tmp_path / "r.json", real_results())
+    write(tmp_path / "r.json", real_results())
     proc = bench("check", "--baseline", baseline_file, "--results", tmp_path / "r.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no regression" in proc.stdout and "latency_ms_p95" in proc.stdout and "lenet5" in proc.stdout
@@ -292,7 +311,7 @@ def test_cli_exit_1_names_each_regressed_model_and_metric(baseline_file, tmp_pat
     bad = real_results()
     bad["models"]["knn"]["metrics"]["accuracy"] -= 0.01
     bad = slower(bad, 2.5, reference_too=False, models={"lenet5"})
-    write_results(tmp_path / "bad.json", bad)
+    write(tmp_path / "bad.json", bad)
     proc = bench("check", "--baseline", baseline_file, "--results", tmp_path / "bad.json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
@@ -319,7 +338,7 @@ def test_cli_exit_2_with_one_line_for_bad_input(tmp_path):
 def test_check_main_bad_input_is_one_line_and_exit_2(baseline_file, tmp_path, capsys, case, message):
     # In process (each subprocess costs seconds of imports); the exit-2 path through benchmark.py is tested above.
     baseline, results_path = baseline_file, tmp_path / "r.json"
-    write_results(results_path, real_results())
+    write(results_path, real_results())
     if case == "no baseline":
         baseline = tmp_path / "nope.json"
     elif case == "bad baseline":
@@ -330,22 +349,22 @@ def test_check_main_bad_input_is_one_line_and_exit_2(baseline_file, tmp_path, ca
     elif case == "bad results":
         results_path.write_text(json.dumps({"schema": "something/else"}))
     elif case == "other profile":
-        write_results(results_path, real_results(profile="quick"))
+        write(results_path, real_results(profile="quick"))
     elif case == "other data":
-        write_results(results_path, real_results(fingerprint="sha256:" + "0" * 64))
+        write(results_path, real_results(fingerprint="sha256:" + "0" * 64))
     elif case == "missing model":
         r = real_results()
         del r["models"]["knn"]
-        write_results(results_path, r)
-    code = regression.check_main(["--baseline", str(baseline), "--results", str(results_path)])
+        write(results_path, r)
+    code = cli.check_main(["--baseline", str(baseline), "--results", str(results_path)])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 2
     assert len(out) == 1 and out[0].startswith("error: ") and message in out[0], out
 
 
 def test_repeats_with_results_is_bad_input(baseline_file, tmp_path, capsys):
-    write_results(tmp_path / "r.json", real_results())
-    code = regression.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "r.json"),
+    write(tmp_path / "r.json", real_results())
+    code = cli.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "r.json"),
                                   "--repeats", "3"])
     assert code == 2 and capsys.readouterr().out.startswith("error: --repeats runs the ci profile")
 
@@ -357,11 +376,208 @@ def test_a_reference_that_moved_between_runs_is_called_out(baseline_file, tmp_pa
     for r in moved["models"].values():
         r["metrics"]["reference_ms"] *= 10
         r["reference_ms_repeats"] = [t * 10 for t in r["reference_ms_repeats"]]
-    write_results(tmp_path / "moved.json", moved)
-    code = regression.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "moved.json")])
+    write(tmp_path / "moved.json", moved)
+    code = cli.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "moved.json")])
     out = capsys.readouterr().out
     assert "reference itself varied 10.0x" in out and "time verdicts are unreliable" in out
     assert code == 0  # 10x the reference makes every ratio 10x *better*: improved, not regressed
+
+
+# --------------------------------------------------------------------------- margins from measured noise
+
+# Known noise for 8 unchanged runs: run k's time is its model's x pattern(lo, hi)[k] (> 1: slower; throughput is
+# divided), so the median of 3 runs is lo, 1 or hi and the worst slowdown between disjoint sets of 3 is hi / lo.
+def pattern(lo, hi):
+    return [lo, lo, lo, 1.0, 1.0, hi, hi, hi]
+
+
+NOISE = {
+    ("knn", "latency_ms_p50"): pattern(0.9, 1.1),  # worst 1.222: margin 1.5 x 0.222 = 0.3333 -> 0.34
+    ("knn", "latency_ms_p95"): pattern(0.7, 1.4),  # worst 2.0: margin 1.5, from 0.9 on -> advisory
+    ("lenet5", "throughput_img_s"): pattern(0.8, 1.2),  # worst 1.5: margin 0.75
+}  # every other time metric: no noise, worst 1.0, margin the floor 0.25
+TYPICAL = (0, 3, 4)  # three of the runs whose median is every metric's median over all 8
+
+
+def scaled(res: dict, model: str, metric: str, slowdown: float) -> dict:
+    """One model's metric `slowdown` x worse (time x slowdown, throughput / slowdown); the reference unchanged."""
+    res = copy.deepcopy(res)
+    m = res["models"][model]["metrics"]
+    m[metric] = m[metric] / slowdown if metric == "throughput_img_s" else m[metric] * slowdown
+    return res
+
+
+def noisy_runs(noise_=NOISE) -> list[dict]:
+    runs = []
+    for k in range(len(next(iter(noise_.values())))):
+        res = real_results()
+        for (model, metric), slowdowns in noise_.items():
+            res = scaled(res, model, metric, slowdowns[k])
+        runs.append(res)
+    return runs
+
+
+def calibrated(runs=None) -> tuple[dict, noise.Calibration]:
+    baseline = make_baseline(run_files(runs or noisy_runs()))
+    calibration = noise.calibrate(baseline)
+    return add_calibration(baseline, calibration), calibration
+
+
+def test_calibration_sets_margins_from_the_known_noise():
+    baseline, _ = calibrated()
+    knn, lenet5 = baseline["models"]["knn"], baseline["models"]["lenet5"]
+    assert knn["margins"] == {"train_seconds": 0.25, "throughput_img_s": 0.25, "latency_ms_p50": 0.34,
+                              "latency_ms_p95": 1.5}
+    assert knn["advisory"] == ["latency_ms_p95"]
+    assert lenet5["margins"] == {"train_seconds": 0.25, "throughput_img_s": 0.75, "latency_ms_p50": 0.25,
+                                 "latency_ms_p95": 0.25}
+    assert lenet5["advisory"] == []
+    record = baseline["rules"]["time_calibration"]
+    assert record["runs"] == 8 and record["pairs"] == 560  # C(8,3) sets of 3 x C(5,3) disjoint others
+    assert record["safety_factor"] == rules.SAFETY_FACTOR and record["floor"] == rules.MARGIN_FLOOR
+    assert record["worst_factors"]["knn"]["latency_ms_p50"] == pytest.approx(1.1 / 0.9, abs=1e-4)
+    assert record["worst_factors"]["lenet5"]["throughput_img_s"] == pytest.approx(1.5, abs=1e-4)
+    assert record["worst_factors"]["lenet5"]["train_seconds"] == pytest.approx(1.0)
+    # in-sample the margins sit above every pair by construction; the default margins (knn p95: x1.9) do not
+    assert record["false_alarm_rate_3run_median"] == 0
+    assert record["false_alarm_rate_3run_median_default_margins"] > 0
+    # the global margins stay the defaults, for models without their own
+    assert {m: r["margin"] for m, r in baseline["rules"]["time"].items()} == rules.TIME_MARGINS
+    assert baseline_problem(baseline) is None
+    assert len(baseline["models"]["knn"]["ratio_runs"]["latency_ms_p50"]) == 8  # medians over all 8 runs
+
+
+def test_calibration_matches_a_brute_force_count():
+    # Random noise, the worst factor and the default-margin false alarms counted the slow, obvious way.
+    rng = np.random.default_rng(1)
+    slowdowns = list(np.exp(rng.normal(0, 0.15, 9)))
+    runs = noisy_runs({("knn", "latency_ms_p50"): slowdowns})
+    _, calibration = calibrated(runs)
+    found = next(m for m in calibration.metrics if (m.model, m.metric) == ("knn", "latency_ms_p50"))
+    factors = [statistics.median(slowdowns[i] for i in cur) / statistics.median(slowdowns[i] for i in base)
+               for base in itertools.combinations(range(9), 3) for cur in itertools.combinations(range(9), 3)
+               if not set(base) & set(cur)]
+    assert calibration.pairs == len(factors) == 84 * 20
+    assert found.worst == pytest.approx(max(factors))
+    assert found.percentile == pytest.approx(np.percentile(factors, noise.PERCENTILE))
+    assert found.margin == pytest.approx(max(0.25, np.ceil(round(1.5 * (max(factors) - 1) * 100, 6)) / 100))
+    assert found.false_alarms_default == pytest.approx(np.mean([f > 1.75 for f in factors]))
+
+
+def test_a_run_the_calibration_did_not_see_counts_as_held_out_false_alarms():
+    # Two slow runs of 8: with both, sets of 3 holding both have a median 2x slower: advisory, and no
+    # in-sample alarm. Without one of them the rest look quiet (margin 0.25), and the pairs holding both alarm.
+    _, calibration = calibrated(noisy_runs({("knn", "latency_ms_p50"): [1] * 6 + [2, 2]}))
+    p50 = next(m for m in calibration.metrics if (m.model, m.metric) == ("knn", "latency_ms_p50"))
+    assert p50.advisory and calibration.false_alarm_rate == 0
+    assert p50.false_alarms_held_out > 0 and calibration.false_alarm_rate_held_out > 0
+
+
+@pytest.mark.parametrize("model", ["knn", "lenet5"])
+def test_planted_2x_slowdown_fails_every_non_advisory_time_metric_of_a_calibrated_baseline(model):
+    baseline_runs = noisy_runs()
+    current = [slower(baseline_runs[k], 2.0, reference_too=False, models={model}) for k in TYPICAL]
+    findings = check(baseline_runs, current, calibrate=True)
+    advisory = set(calibrated()[0]["models"][model]["advisory"])
+    assert regressions(findings) == {(model, m) for m in rules.TIME_MARGINS if m not in advisory}
+    assert {f["verdict"] for f in findings if f["model"] != model} == {"ok"}
+
+
+def test_unchanged_typical_runs_pass_a_calibrated_baseline():
+    runs = noisy_runs()
+    findings = check(runs, [runs[k] for k in TYPICAL], calibrate=True)
+    assert {f["verdict"] for f in findings} == {"ok"}
+
+
+def test_advisory_metric_3x_slower_is_shown_and_does_not_fail(tmp_path, capsys):
+    runs = noisy_runs()
+    baseline, _ = calibrated(runs)
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    paths = [write(tmp_path / f"r{k}.json", scaled(runs[k], "knn", "latency_ms_p95", 3.0)) for k in TYPICAL]
+    findings = check(runs, [json.loads(p.read_text()) for p in paths], calibrate=True)
+    p95 = next(f for f in findings if (f["model"], f["metric"]) == ("knn", "latency_ms_p95"))
+    assert p95["verdict"] == ADVISORY and p95["advisory"] and advisories(findings) == [p95]
+    assert regressions(findings) == set()
+    code = cli.check_main(["--baseline", str(tmp_path / "baseline.json"), "--results", *map(str, paths)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "slower (advisory)" in out and "x2.5 advisory" in out
+    assert "advisory, not failing" in out and "knn latency_ms_p95 (+200%, 3.00x slower)" in out
+    assert out.strip().splitlines()[-1].startswith("no regression")
+
+
+def test_calibrated_baseline_command_writes_margins_and_prints_the_noise(tmp_path, capsys):
+    paths = [write(tmp_path / f"r{k}.json", r) for k, r in enumerate(noisy_runs())]
+    out_file = tmp_path / "baseline.json"
+    code = cli.baseline_main(["--results", *map(str, paths), "--out", str(out_file), "--calibrate"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    baseline = read_baseline(out_file)
+    assert baseline["models"]["knn"]["margins"]["latency_ms_p50"] == 0.34
+    assert baseline["models"]["knn"]["advisory"] == ["latency_ms_p95"]
+    assert baseline["rules"]["time_calibration"]["method"] == noise.METHOD
+    assert "time margins from 8 unchanged runs" in out and "advisory" in out and "false alarms" in out
+    assert "calibrated margins" in out.strip().splitlines()[-1]
+
+
+def test_calibrate_with_fewer_than_8_runs_is_one_line_exit_2(tmp_path, capsys):
+    paths = [write(tmp_path / f"r{k}.json", r) for k, r in enumerate(noisy_runs()[:7])]
+    code = cli.baseline_main(["--results", *map(str, paths), "--out", str(tmp_path / "b.json"), "--calibrate"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 2 and len(out) == 1 and out[0].startswith("error: --calibrate needs at least 8 runs of unchanged code, got 7")
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_without_calibrate_the_baseline_has_no_model_margins(tmp_path, capsys):
+    paths = [write(tmp_path / f"r{k}.json", r) for k, r in enumerate(noisy_runs())]
+    assert cli.baseline_main(["--results", *map(str, paths), "--out", str(tmp_path / "b.json")]) == 0
+    baseline = read_baseline(tmp_path / "b.json")
+    assert "time_calibration" not in baseline["rules"]
+    assert all("margins" not in m and "advisory" not in m for m in baseline["models"].values())
+
+
+def results_matching(baseline: dict, reference_ms=25.0) -> dict:
+    """Results whose medians are the baseline's own: quality as is, times from its ratios and one reference."""
+    rows = {}
+    for name, b in baseline["models"].items():
+        r = b["ratios"]
+        m = {**{k: REAL_METRICS["knn"][k] for k in REAL_METRICS["knn"]}, **b["metrics"], "reference_ms": reference_ms,
+             "train_seconds": r["train_seconds"] * reference_ms / 1000,
+             "throughput_img_s": r["throughput_img_s"] * 1000 / reference_ms,
+             "latency_ms_p50": r["latency_ms_p50"] * reference_ms, "latency_ms_p95": r["latency_ms_p95"] * reference_ms}
+        rows[name] = row(name, m, [reference_ms] * 7)
+    return results(rows, profile=baseline["profile"], seed=baseline["seed"],
+                   fingerprint=baseline["dataset"]["fingerprint"])
+
+
+def test_the_committed_uncalibrated_baseline_still_loads_and_compares(tmp_path, capsys):
+    # reports/baseline-ci.json as written before calibration existed: no model margins, default margins apply
+    # (a calibrated one committed later must pass too: its advisory metrics are left out of the failures).
+    committed = ROOT / "reports" / "baseline-ci.json"
+    baseline = read_baseline(committed)
+    same = write(tmp_path / "same.json", results_matching(baseline))
+    assert cli.check_main(["--baseline", str(committed), "--results", str(same)]) == 0
+    assert "no regression" in capsys.readouterr().out
+    model = next(iter(baseline["models"]))
+    slow = write(tmp_path / "slow.json", slower(results_matching(baseline), 2.0, reference_too=False, models={model}))
+    assert cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    advisory = baseline["models"][model].get("advisory", [])
+    assert all((f"{model} {m} " in last) == (m not in advisory) for m in baseline["rules"]["time"])
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda b: b["rules"]["time"]["latency_ms_p50"].update(higher_is_better=True), "latency_ms_p50 is lower-is-better"),
+    (lambda b: b["rules"]["time"].update(params={"margin": 0.5}), "rules.time.params: not a metric"),
+    (lambda b: b["models"]["knn"].update(margins={"latency_ms_p50": "wide"}), "model 'knn': 'margins'"),
+    (lambda b: b["models"]["knn"].update(advisory=["accuracy"]), "model 'knn': 'advisory'"),
+])
+def test_a_hand_edited_baseline_is_named_malformed(tmp_path, edit, message):
+    baseline = make_baseline(run_files([real_results()]))
+    edit(baseline)
+    (tmp_path / "b.json").write_text(json.dumps(baseline))
+    with pytest.raises(perfcheck.BadInput, match="malformed baseline: .*" + message):
+        read_baseline(tmp_path / "b.json")
 
 
 # --------------------------------------------------------------------------- one real run
@@ -380,8 +596,8 @@ def test_real_ci_run_has_the_row_format_these_tests_build_and_passes_its_baselin
     assert set(real["models"]["random-forest"]["metrics"]) == set(built["models"]["knn"]["metrics"])
     assert set(real["run"]) >= set(built["run"]) and set(real["run"]["dataset"]) >= {"name", "fingerprint"}
     baseline = tmp_path / "baseline.json"
-    assert regression.baseline_main(["--results", str(path), "--out", str(baseline)]) == 0
-    assert regression.check_main(["--baseline", str(baseline), "--results", str(path)]) == 0
+    assert cli.baseline_main(["--results", str(path), "--out", str(baseline)]) == 0
+    assert cli.check_main(["--baseline", str(baseline), "--results", str(path)]) == 0
     assert "random-forest" in capsys.readouterr().out
 
 

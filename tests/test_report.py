@@ -5,9 +5,7 @@ import json
 import os
 import re
 import shutil
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench.registry import MODELS

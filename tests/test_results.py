@@ -1,25 +1,63 @@
-"""The results file: atomic writes, schema check."""
+"""The results file: typed rows that round-trip, atomic writes, schema check."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from bench.results import SCHEMA, ResultsError, atomic_write_bytes, read_results, write_results
+from bench.results import ResultsError, atomic_write_bytes, read_results, write_results
+from bench.schema import METRICS, Results, Row, Run, SeedRun
+
+HEADLINE = Path(__file__).resolve().parents[1] / "reports" / "full" / "results.json"
+
+
+def small_results() -> Results:
+    run = Run(command="python benchmark.py", profile="ci", seed=0, started_at="2026-11-25T00:00:00+00:00",
+              dataset={"name": "mnist", "fingerprint": "sha256:00"}, environment={})
+    ok = Row("knn", "classical", "ok", metrics={"accuracy": 0.9, "train_seconds": 1.0},
+             seed_runs=[SeedRun(1, "ok", train_seconds=2.0, metrics={"accuracy": 0.91}),
+                        SeedRun(2, "failed", error="ValueError: boom")])
+    return Results(run, {"knn": ok, "mlp": Row.failed("mlp", "deep", "ValueError: x", "Traceback ...", "t")})
 
 
 def test_write_then_read_round_trip(tmp_path):
     path = tmp_path / "results.json"
-    write_results(path, {"schema": SCHEMA, "run": {}, "models": {"knn": {"status": "ok"}}})
-    assert read_results(path)["models"]["knn"]["status"] == "ok"
+    write_results(path, small_results())
+    back = read_results(path)
+    assert back == small_results()
+    assert [r.name for r in back.ok_rows()] == ["knn"] and [r.name for r in back.failed_rows()] == ["mlp"]
+    assert back.models["knn"].seed_runs[0].accuracy == 0.91 and not back.models["knn"].seed_runs[1].ok
     assert not [p for p in tmp_path.iterdir() if p.name != "results.json"]  # no temporary left over
+
+
+def test_old_results_file_loads_and_writes_back_unchanged():
+    """The headline run's file (schema 1, written before rows were typed) reads into typed rows and back exactly."""
+    raw = json.loads(HEADLINE.read_text())
+    results = read_results(HEADLINE)
+    assert len(results.ok_rows()) == 8 and results.models["cnn"].metrics["params"] == 330_346
+    assert results.to_json() == raw
+
+
+def test_every_compared_metric_has_a_direction_or_none():
+    assert METRICS["accuracy"].best([0.9, None, 0.95]) == 0.95 and METRICS["log_loss"].best([0.2, 0.1]) == 0.1
+    assert METRICS["params"].best([1, 2]) is None and METRICS["size_bytes"].show(6_310_000) == "6.31"
+
+
+def test_malformed_results_file_is_one_line_error(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": "digit-bench/results/1", "models": {}}))
+    with pytest.raises(ResultsError, match="malformed results file"):
+        read_results(path)
 
 
 def test_failed_write_leaves_previous_file_intact(tmp_path):
     path = tmp_path / "results.json"
-    write_results(path, {"schema": SCHEMA, "run": {}, "models": {}})
+    write_results(path, small_results())
     before = path.read_bytes()
+    bad = small_results()
+    bad.models["knn"].settings = {"bad": object()}
     with pytest.raises(TypeError):
-        write_results(path, {"schema": SCHEMA, "bad": object()})
+        write_results(path, bad)
     assert path.read_bytes() == before
     assert len(list(tmp_path.iterdir())) == 1
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import atomic_write_bytes, load_predictions, read_results
+from ..results import atomic_write_bytes, load_predictions, load_test_set, read_results
+from ..schema import N_CLASSES, Results, Row, Run
 from . import figures
 from .columns import comparison_table, ok_rows_by_accuracy, seed_entries, seed_spread, wall_time_text
 from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
@@ -21,35 +22,34 @@ from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragra
 N_SAMPLE_PREDICTIONS = 12
 
 
-def load_arrays(run_dir: Path, results: dict) -> dict:
+def load_arrays(run_dir: Path, results: Results) -> dict:
     """Test images and each model's predictions, where the run left them."""
+    test_set = load_test_set(run_dir / "test_set.npz")
     arrays = {"x_test": None, "y_test": None, "predictions": {}}
-    test_set = run_dir / "test_set.npz"
-    if test_set.is_file():
-        with np.load(test_set, allow_pickle=False) as f:
-            arrays["x_test"], arrays["y_test"] = f["x_test"], f["y_test"]
-    for name, row in results["models"].items():
-        p = run_dir / row.get("predictions_path", "missing")
-        if row.get("status") == "ok" and p.is_file():
-            arrays["predictions"][name] = load_predictions(p)
+    if test_set is not None:
+        arrays["x_test"], arrays["y_test"] = test_set
+    for row in results.ok_rows():
+        p = run_dir / (row.predictions_path or "missing")
+        if p.is_file():
+            arrays["predictions"][row.name] = load_predictions(p)
     return arrays
 
 
-def run_section(results: dict) -> list:
-    run, ds, env = results["run"], results["run"]["dataset"], results["run"]["environment"]
+def run_section(results: Results) -> list:
+    run, ds, env = results.run, results.run.dataset, results.run.environment
     blocks = [Heading(2, "Run")]
     if ds.get("is_sample"):
         blocks.append(Note(f"{ds.get('note')} Numbers here are not comparable with full-MNIST results."))
-    failed = [n for n, r in results["models"].items() if r.get("status") != "ok"]
+    failed = [r.name for r in results.failed_rows()]
     if failed:
         blocks.append(Note(f"These models failed and are not in the tables: {', '.join(failed)}."))
     threads = env.get("threads", {})
     pools = ", ".join(f"{p['api']} {p['num_threads']}" for p in threads.get("native_pools", []))
     code = env.get("digit_bench", {})
     blocks.append(Table(["", ""], [
-        ["date", f"{run['started_at']} to {run.get('finished_at')}"],
-        ["command", run["command"]],
-        ["profile", run["profile"]],
+        ["date", f"{run.started_at} to {run.finished_at}"],
+        ["command", run.command],
+        ["profile", run.profile],
         ["seed", _seed_text(run)],
         ["dataset", f"{ds['name']}: {ds['n_train']:,} train, {ds['n_val']:,} validation, {ds['n_test']:,} test"],
         ["data source", ds["source"]],
@@ -58,13 +58,13 @@ def run_section(results: dict) -> list:
         ["threads", f"TensorFlow intra/inter-op {threads.get('tf_intra_op')}/{threads.get('tf_inter_op')} (0: all cores); {pools}"],
         ["packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + f"; Python {env.get('python')}"],
         ["code", f"digit-bench {code.get('version')}, commit {code.get('git_commit')}" + (" (uncommitted changes)" if code.get("git_dirty") else "")],
-        ["total wall time", f"{wall_time_text(run)} over {len(run['sessions'])} session(s)"],
+        ["total wall time", f"{wall_time_text(run)} over {len(run.sessions)} session(s)"],
     ], right_align_from=2))
     return blocks
 
 
-def dataset_section(results: dict, arrays: dict, fig_dir: Path) -> list:
-    ds = results["run"]["dataset"]
+def dataset_section(results: Results, arrays: dict, fig_dir: Path) -> list:
+    ds = results.run.dataset
     train = np.asarray(ds["train_class_counts"])
     test = np.asarray(ds["test_class_counts"])
     blocks = [Heading(2, "Dataset"),
@@ -79,76 +79,76 @@ def dataset_section(results: dict, arrays: dict, fig_dir: Path) -> list:
     return blocks
 
 
-def comparison_section(results: dict, fig_dir: Path) -> list:
+def comparison_section(results: Results, fig_dir: Path) -> list:
     rows = ok_rows_by_accuracy(results)
     blocks = [Heading(2, "Comparison"),
               comparison_table(results,
                     caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
                             "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
                             "batches of 1,000; latency: one image per call."),
-              BulletList([f"{r['name']} ({r['family']}): {r.get('description', '')}" for r in rows])]
+              BulletList([f"{r.name} ({r.family}): {r.description}" for r in rows])]
     if rows:
         blocks.append(_figure(figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"), fig_dir,
                               "Accuracy against single-image latency"))
     return blocks
 
 
-def sample_predictions_section(results: dict, arrays: dict, fig_dir: Path) -> list:
-    rows = [r for r in ok_rows_by_accuracy(results) if r["name"] in arrays["predictions"]]
+def sample_predictions_section(results: Results, arrays: dict, fig_dir: Path) -> list:
+    rows = [r for r in ok_rows_by_accuracy(results) if r.name in arrays["predictions"]]
     if arrays["x_test"] is None or not rows:
         return []
     y = arrays["y_test"]
     picks = np.arange(min(N_SAMPLE_PREDICTIONS, len(y)))
-    best = arrays["predictions"][rows[0]["name"]]
+    best = arrays["predictions"][rows[0].name]
     conf = best["proba"].max(axis=1)
     blocks = [Heading(2, "Sample predictions"),
-              _figure(figures.sample_predictions(arrays["x_test"], y, best["y_pred"], conf, picks, rows[0]["name"],
+              _figure(figures.sample_predictions(arrays["x_test"], y, best["y_pred"], conf, picks, rows[0].name,
                                                  fig_dir / "sample_predictions.png"), fig_dir,
-                      f"The first {len(picks)} test images as {rows[0]['name']} (most accurate) sees them")]
+                      f"The first {len(picks)} test images as {rows[0].name} (most accurate) sees them")]
     table = []
     for i in picks:
         cells = [f"#{i}", str(y[i])]
         for r in rows:
-            p = arrays["predictions"][r["name"]]
+            p = arrays["predictions"][r.name]
             cells.append(Cell(f"{p['y_pred'][i]} ({p['proba'][i].max():.2%})", bold=p["y_pred"][i] != y[i]))
         table.append(cells)
-    blocks.append(Table(["image", "actual", *[r["name"] for r in rows]], table, right_align_from=1,
+    blocks.append(Table(["image", "actual", *[r.name for r in rows]], table, right_align_from=1,
                         caption="Predicted digit (confidence) of every model; wrong predictions in bold."))
     return blocks
 
 
 def top_confusions(cm, limit=10) -> list[str]:
     cm = np.asarray(cm)
-    off = [(cm[i, j], i, j) for i in range(10) for j in range(10) if i != j and cm[i, j] > 0]
+    off = [(cm[i, j], i, j) for i in range(N_CLASSES) for j in range(N_CLASSES) if i != j and cm[i, j] > 0]
     return [f"true {i} -> predicted {j}: {n} case{'s' if n != 1 else ''}" for n, i, j in sorted(off, reverse=True)[:limit]]
 
 
-def model_section(row: dict, arrays: dict, fig_dir: Path) -> list:
-    name, m = row["name"], row["metrics"]
-    pc = row["per_class"]
+def model_section(row: Row, arrays: dict, fig_dir: Path) -> list:
+    name, m = row.name, row.metrics
+    pc = row.per_class
     blocks = [Heading(2, f"Model: {name}"),
-              Paragraph(f"{row['family']} - {row.get('description', '')}. Accuracy {m['accuracy']:.2%} "
-                        f"({m['error_count']} errors of {row['n_test']:,}), trained on {row['n_train']:,} images "
+              Paragraph(f"{row.family} - {row.description}. Accuracy {m['accuracy']:.2%} "
+                        f"({m['error_count']} errors of {row.n_test:,}), trained on {row.n_train:,} images "
                         f"in {m['train_seconds']:.1f} s."),
-              Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row["settings"].items()))),
-              *_inference_paragraph(row.get("inference")),
+              Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row.settings.items()))),
+              *_inference_paragraph(row.inference),
               *_seeds_paragraph(row),
-              _figure(figures.confusion_matrix(row["confusion_matrix"], name, fig_dir / f"cm_{name}.png"), fig_dir,
+              _figure(figures.confusion_matrix(row.confusion_matrix, name, fig_dir / f"cm_{name}.png"), fig_dir,
                       f"{name}: confusion matrix"),
-              Table(["true \\ predicted", *map(str, range(10))],
-                    [[str(i), *map(str, r)] for i, r in enumerate(row["confusion_matrix"])], caption="Counts."),
+              Table(["true \\ predicted", *map(str, range(N_CLASSES))],
+                    [[str(i), *map(str, r)] for i, r in enumerate(row.confusion_matrix)], caption="Counts."),
               Table(["digit", "precision", "recall", "F1", "ROC-AUC", "support"],
                     [[str(d), f"{pc['precision'][d]:.4f}", f"{pc['recall'][d]:.4f}", f"{pc['f1'][d]:.4f}",
                       "-" if pc["roc_auc"][d] is None else f"{pc['roc_auc'][d]:.5f}", str(pc["support"][d])]
-                     for d in range(10)])]
+                     for d in range(N_CLASSES)])]
     preds = arrays["predictions"].get(name)
     if preds is not None:
         blocks.append(_figure(figures.roc_curves(preds["y_true"], preds["proba"].astype(np.float64), name,
                                                  fig_dir / f"roc_{name}.png"), fig_dir, f"{name}: ROC curves"))
-    if row.get("history"):
-        blocks.append(_figure(figures.training_curves(row["history"], name, fig_dir / f"history_{name}.png"),
+    if row.history:
+        blocks.append(_figure(figures.training_curves(row.history, name, fig_dir / f"history_{name}.png"),
                               fig_dir, f"{name}: loss and accuracy per epoch"))
-    blocks += [Heading(3, f"{name}: error analysis"), BulletList(top_confusions(row["confusion_matrix"]) or ["no errors"])]
+    blocks += [Heading(3, f"{name}: error analysis"), BulletList(top_confusions(row.confusion_matrix) or ["no errors"])]
     if preds is not None and arrays["x_test"] is not None and m["error_count"]:
         conf = preds["proba"].max(axis=1)
         blocks.append(_figure(figures.misclassified_gallery(arrays["x_test"], preds["y_true"], preds["y_pred"], conf,
@@ -184,9 +184,9 @@ def _figure(path: Path, fig_dir: Path, caption: str) -> Image:
     return Image(f"{fig_dir.name}/{path.name}", alt=caption, caption=caption)
 
 
-def build_document(results: dict, arrays: dict, fig_dir: Path) -> Document:
-    run, ds = results["run"], results["run"]["dataset"]
-    title = f"digit-bench report: {ds['name']}, profile {run['profile']}, seed {run['seed']}"
+def build_document(results: Results, arrays: dict, fig_dir: Path) -> Document:
+    run, ds = results.run, results.run.dataset
+    title = f"digit-bench report: {ds['name']}, profile {run.profile}, seed {run.seed}"
     doc = Document(title)
     doc.add(*run_section(results), *dataset_section(results, arrays, fig_dir), *comparison_section(results, fig_dir),
             *sample_predictions_section(results, arrays, fig_dir))
@@ -208,25 +208,23 @@ def build_reports(results_path, out_dir=None) -> tuple[Path, Path]:
     return md, page
 
 
-def _seed_text(run: dict) -> str:
-    n = run.get("seeds", 1)
+def _seed_text(run: Run) -> str:
+    n = run.seeds
     if n == 1:
-        return str(run["seed"])
-    return (f"{run['seed']}; every model also trained with seeds {run['seed'] + 1} to {run['seed'] + n - 1} on the same "
-            f"split (tables show seed {run['seed']}, the spread is in its own column)")
+        return str(run.seed)
+    return (f"{run.seed}; every model also trained with seeds {run.seed + 1} to {run.seed + n - 1} on the same "
+            f"split (tables show seed {run.seed}, the spread is in its own column)")
 
 
-def _seeds_paragraph(row: dict) -> list:
+def _seeds_paragraph(row: Row) -> list:
     """Each seed's accuracy and training time, then their mean and sample standard deviation."""
-    runs = row.get("seed_runs")
-    if not runs:
+    if not row.seed_runs:
         return []
-    text = "Seeds: " + "; ".join(f"{r['seed']}: {r['accuracy']:.2%} in {r['train_seconds']:.0f} s"
-                                 for r in seed_entries(row))
+    text = "Seeds: " + "; ".join(f"{r.seed}: {r.accuracy:.2%} in {r.train_seconds:.0f} s" for r in seed_entries(row))
     text += f". Accuracy {seed_spread(row)} (mean ± sample standard deviation)"
-    failed = [r for r in runs if r.get("status") != "ok"]
+    failed = [r for r in row.seed_runs if not r.ok]
     if failed:
-        text += "; failed: " + "; ".join(f"seed {r['seed']}: {r.get('error', '')}" for r in failed)
+        text += "; failed: " + "; ".join(f"seed {r.seed}: {r.error or ''}" for r in failed)
     return [Paragraph(text + ".")]
 
 

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 
-
 def build_parser():
     p = argparse.ArgumentParser(prog="benchmark.py report",
                                 description="Rebuild report.md and report.html (with figures/) from a results file.")
@@ -21,10 +20,10 @@ def build_parser():
 
 
 def main(argv) -> int:
-    from ..cli import fail, make_console
+    from ..console import fail, make_console
+    from ..registry import MODELS
     from ..results import ResultsError, read_results
     from .build import build_reports
-    from .columns import MODEL_ORDER
     from .readme import ReadmeError, check_headline, results_block, update_readme
 
     args = build_parser().parse_args(argv)
@@ -32,7 +31,7 @@ def main(argv) -> int:
     try:
         results = read_results(args.results)
         if args.update_readme:  # refuse before writing anything
-            check_headline(results, MODEL_ORDER)
+            check_headline(results, list(MODELS))
         md, page = build_reports(args.results, args.out)
         console.print(f"report: {md}\nreport: {page}")
         if args.update_readme:

@@ -15,15 +15,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .columns import MODEL_ORDER  # noqa: E402
+from ..registry import MODELS  # noqa: E402  (names and order only: no estimator is imported)
+from ..schema import N_CLASSES  # noqa: E402
 
-DIGITS = np.arange(10)
+DIGITS = np.arange(N_CLASSES)
 PALETTE = plt.get_cmap("tab10").colors
 
 
 def model_color(name: str):
-    """A fixed colour per model name: known models in registry order, others by a stable hash."""
-    i = MODEL_ORDER.index(name) if name in MODEL_ORDER else zlib.crc32(name.encode()) % len(PALETTE)
+    """A fixed colour per model name: registered models in registry order, others by a stable hash."""
+    order = list(MODELS)
+    i = order.index(name) if name in order else zlib.crc32(name.encode()) % len(PALETTE)
     return PALETTE[i % len(PALETTE)]
 
 
@@ -176,9 +178,9 @@ def shared_errors(names, matrix, path: Path) -> Path:
 def accuracy_vs_latency(rows, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for r in rows:
-        m = r["metrics"]
-        ax.scatter(m["latency_ms_p50"], m["accuracy"] * 100, s=60, color=model_color(r["name"]), label=r["name"],
-                   marker="o" if r["family"] == "deep" else "s")
+        m = r.metrics
+        ax.scatter(m["latency_ms_p50"], m["accuracy"] * 100, s=60, color=model_color(r.name), label=r.name,
+                   marker="o" if r.family == "deep" else "s")
     ax.set_xscale("log")
     ax.set_xlabel("single-image latency p50 (ms, log scale)")
     ax.set_ylabel("test accuracy (%)")

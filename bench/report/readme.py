@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import atomic_write_bytes
+from ..schema import Results
 from .columns import comparison_table, wall_time_text
 from .document import markdown_table, md_escape
 
@@ -15,32 +16,31 @@ class ReadmeError(ValueError):
     """The results may not become the headline, or the README has no markers."""
 
 
-def check_headline(results: dict, expected_models) -> None:
+def check_headline(results: Results, expected_models) -> None:
     """Only a full-profile run of every model on full MNIST may become the README table."""
-    run = results["run"]
-    ds = run["dataset"]
+    run = results.run
+    ds = run.dataset
     problems = []
     if ds.get("is_sample") or ds["name"] != "mnist":
         problems.append(f"dataset is {ds['name']!r}{' (sample)' if ds.get('is_sample') else ''}, not full 'mnist'")
-    if run["profile"] != "full":
-        problems.append(f"profile is {run['profile']!r}, not 'full'")
-    ok = {n for n, r in results["models"].items() if r.get("status") == "ok"}
-    missing = [n for n in expected_models if n not in ok]
+    if run.profile != "full":
+        problems.append(f"profile is {run.profile!r}, not 'full'")
+    missing = [n for n in expected_models if not results.is_ok(n)]
     if missing:
         problems.append(f"models not measured: {', '.join(missing)}")
     if problems:
         raise ReadmeError("refusing to update README: " + "; ".join(problems))
 
 
-def results_block(results: dict, results_path: str, report_path: str) -> str:
-    run, env = results["run"], results["run"]["environment"]
+def results_block(results: Results, results_path: str, report_path: str) -> str:
+    run, env = results.run, results.run.environment
     body = "\n".join(markdown_table(comparison_table(results)))
     return "\n".join([
         START,
-        f"Full MNIST ({run['dataset']['n_train']:,} train / {run['dataset']['n_val']:,} validation / "
-        f"{run['dataset']['n_test']:,} test), profile `full`, seed {run['seed']}, on {md_escape(env.get('cpu'))} "
+        f"Full MNIST ({run.dataset['n_train']:,} train / {run.dataset['n_val']:,} validation / "
+        f"{run.dataset['n_test']:,} test), profile `full`, seed {run.seed}, on {md_escape(env.get('cpu'))} "
         f"({env.get('cpu_count')} cores), total wall time {wall_time_text(run, minutes=True)}. "
-        f"Best value per column in bold. Produced by: {md_escape(run['command'])}; "
+        f"Best value per column in bold. Produced by: {md_escape(run.command)}; "
         f"results: [`{results_path}`]({results_path}), report: [`{report_path}`]({report_path}).",
         "",
         body,

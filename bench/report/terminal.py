@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..schema import Results, Run
 from .columns import comparison_cells, ok_rows_by_accuracy, wall_time_text
 
 
-def comparison_table(results: dict) -> Table:
+def comparison_table(results: Results) -> Table:
     """One row per model, sorted by accuracy, best value per column in bold; failed models listed."""
-    run = results["run"]
-    ds = run["dataset"]
+    run = results.run
+    ds = run.dataset
     title = (f"digit-bench - {ds['name']} ({ds['n_train']:,} train / {ds['n_val']:,} val / {ds['n_test']:,} test), "
-             f"profile {run['profile']}, seed {run['seed']}")
-    if run.get("seeds", 1) > 1:
-        title += f" (spread over seeds {run['seed']} to {run['seed'] + run['seeds'] - 1})"
+             f"profile {run.profile}, seed {run.seed}")
+    if run.seeds > 1:
+        title += f" (spread over seeds {run.seed} to {run.seed + run.seeds - 1})"
     table = Table(title=title, caption=_caption(run))
     table.add_column("model")
     table.add_column("family")
@@ -23,16 +24,14 @@ def comparison_table(results: dict) -> Table:
     for title_ in titles:
         table.add_column(title_, justify="right")
     for r, cells in zip(rows, body):
-        table.add_row(r["name"], r["family"],
-                      *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells))
-    for r in results["models"].values():
-        if r.get("status") != "ok":
-            table.add_row(r["name"], r.get("family", "?"), f"[red]FAILED: {r.get('error', '')[:80]}[/red]")
+        table.add_row(r.name, r.family, *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells))
+    for r in results.failed_rows():
+        table.add_row(r.name, r.family, f"[red]FAILED: {(r.error or '')[:80]}[/red]")
     return table
 
 
-def _caption(run: dict) -> str:
+def _caption(run: Run) -> str:
     parts = [f"total wall time {wall_time_text(run)}"]
-    if run["dataset"].get("is_sample"):
+    if run.dataset.get("is_sample"):
         parts.insert(0, "SAMPLE DATA, not full MNIST")
     return "; ".join(parts)

@@ -1,0 +1,80 @@
+"""What every command shares: the console, one-line errors, exit codes, and quiet libraries."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import sys
+import threading
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a model failed, or the performance check found a regression
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+# Lines TensorFlow's C++ runtime (absl logging) and TensorFlow Lite write straight to file
+# descriptor 2: "I0000 00:00:17.. 123 cudart_stub.cc:31] Could not find cuda drivers ...",
+# "E0000 ... node_def_util.cc:682] NodeDef mentions attribute use_unbounded_threadpool ...",
+# absl's "WARNING: All log messages before absl::InitializeLog() ..." and the older
+# "2024-01-01 12:00:00.000000: I tensorflow/..." form.
+NATIVE_LOG = re.compile(
+    rb"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\] "
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] "
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+)
+SHOW_NATIVE_LOGS = "DIGIT_BENCH_NATIVE_LOGS"  # =1: let library logs through (debugging)
+
+
+def make_console():
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # logs and CI: wide enough for the whole comparison table
+        console = Console(width=200)
+    return console
+
+
+def fail(console, message: str, code: int = EXIT_BAD_INPUT) -> int:
+    """Print one red line naming what is wrong; returns the exit code to end with."""
+    console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return code
+
+
+def quiet_library_logs() -> None:
+    """Keep TensorFlow's C++ log lines out of the terminal; everything else on stderr passes.
+
+    TF_CPP_MIN_LOG_LEVEL alone does not do it: TensorFlow 2.21 logs through absl before it reads
+    the variable (CUDA probes on a machine with no GPU), and TensorFlow Lite prints its own notice.
+    So file descriptor 2 goes through a pipe that drops lines in those formats; Python warnings
+    and tracebacks still reach the real stderr. DIGIT_BENCH_NATIVE_LOGS=1 turns this off.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ.get(SHOW_NATIVE_LOGS) == "1" or getattr(quiet_library_logs, "_active", False):
+        return
+    quiet_library_logs._active = True
+    sys.stderr.flush()
+    real_stderr = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as src, os.fdopen(os.dup(real_stderr), "wb", buffering=0) as dst:
+            for line in src:
+                if not NATIVE_LOG.match(line):
+                    dst.write(line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def restore():  # at exit: put the real stderr back, which ends the pipe, and let the pump drain it
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(real_stderr, 2)
+        thread.join(timeout=5)
+
+    atexit.register(restore)

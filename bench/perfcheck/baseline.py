@@ -1,0 +1,116 @@
+"""The baseline file: what a check compares with, written by `benchmark.py baseline` and committed.
+
+Layout (schema "digit-bench/baseline/1"): the runs' identity (profile, seed, dataset), where the
+runs came from, the rules (quality tolerances, default time margins, both with the direction
+from METRICS for readers), and per model the medians: `metrics` (quality), `ratios` (time
+ratios), `ratio_runs` (each run's ratio) and `raw` (for readers). A calibrated baseline adds, per
+model, `margins` {metric: margin} and `advisory` [metric, ...], and `rules.time_calibration`
+saying how they were set; a baseline without them compares with the default margins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..schema import METRICS
+from .compare import RATIO_UNITS, BadInput, RunFile, check_same_setup, identity, models_in, run_reference_ms, summarise
+from .rules import (CALIBRATED_NOTE, QUALITY_NOTE, QUALITY_TOLERANCES, TIME_MARGINS, TIME_NOTE,
+                    TIME_REFERENCE)
+
+if TYPE_CHECKING:
+    from .noise import Calibration
+
+BASELINE_SCHEMA = "digit-bench/baseline/1"
+
+
+def read_baseline(path) -> dict:
+    from ..results import read_versioned_json
+
+    baseline = read_versioned_json(path, BASELINE_SCHEMA, "baseline", BadInput,
+                                   f" (make one with: python benchmark.py baseline --out {path})")
+    problem = baseline_problem(baseline)
+    if problem:
+        raise BadInput(f"{path}: malformed baseline: {problem}")
+    return baseline
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def baseline_problem(b: dict) -> str | None:
+    """What is wrong with a baseline's layout (a hand edit, a truncated file), or None."""
+    for key in ("profile", "dataset", "seed", "rules", "models"):
+        if key not in b:
+            return f"no {key!r}"
+    rules = b["rules"]
+    if not isinstance(rules, dict) or not isinstance(rules.get("quality"), dict) or not isinstance(rules.get("time"), dict):
+        return "rules need 'quality' and 'time'"
+    for kind, field in (("quality", "tolerance"), ("time", "margin")):
+        for metric, rule in rules[kind].items():
+            if metric not in METRICS or METRICS[metric].better is None:
+                return f"rules.{kind}.{metric}: not a metric with a better direction"
+            if kind == "time" and METRICS[metric].unit not in RATIO_UNITS:
+                return f"rules.time.{metric}: not a time (unit {METRICS[metric].unit!r})"
+            if not isinstance(rule, dict) or not _is_number(rule.get(field)):
+                return f"rules.{kind}.{metric} needs a number {field!r}"
+            if "higher_is_better" in rule and rule["higher_is_better"] != METRICS[metric].higher_is_better:
+                return (f"rules.{kind}.{metric}.higher_is_better is {rule['higher_is_better']}, "
+                        f"but {metric} is {METRICS[metric].better}-is-better")
+    if rules.get("time_reference", TIME_REFERENCE) not in ("run", "row"):
+        return f"rules.time_reference is {rules['time_reference']!r}, expected 'run' or 'row'"
+    if not isinstance(b["models"], dict) or not b["models"]:
+        return "no models"
+    for name, m in b["models"].items():
+        if not isinstance(m, dict) or not isinstance(m.get("metrics"), dict) or not isinstance(m.get("ratios"), dict):
+            return f"model {name!r} needs 'metrics' and 'ratios'"
+        margins, advisory = m.get("margins", {}), m.get("advisory", [])
+        if not isinstance(margins, dict) or not all(k in rules["time"] and _is_number(v) and v >= 0
+                                                    for k, v in margins.items()):
+            return f"model {name!r}: 'margins' must map time metrics of the rules to numbers >= 0"
+        if not isinstance(advisory, list) or not all(k in rules["time"] for k in advisory):
+            return f"model {name!r}: 'advisory' must list time metrics of the rules"
+    return None
+
+
+def make_baseline(runs: list[RunFile], command: str = "") -> dict:
+    """The baseline dict: setup, rules, and per model medians over `runs` (models ok in every run)."""
+    from ..results import now
+
+    expected = identity(runs[0])
+    check_same_setup(runs, expected, runs[0].path)
+    names = [n for n in runs[0].results.models if all(n in models_in(r.results) for r in runs)]
+    if not names:
+        raise BadInput(f"{runs[0].path}: no model measured successfully in every results file")
+    env = runs[0].results.run.environment or {}
+    return {
+        "schema": BASELINE_SCHEMA,
+        "created_at": now(),
+        "command": command,
+        **expected,
+        "sources": [{"path": r.path, "started_at": r.results.run.started_at,
+                     "git_commit": (r.results.run.environment or {}).get("digit_bench", {}).get("git_commit")}
+                    for r in runs],
+        "machine": {"cpu": env.get("cpu"), "cpu_count": env.get("cpu_count")},
+        "reference_ms_runs": [run_reference_ms(r.results) for r in runs],  # pooled per run: how steady the machine was
+        "rules": {
+            "quality": {m: {"higher_is_better": METRICS[m].higher_is_better, "tolerance": tol}
+                        for m, tol in QUALITY_TOLERANCES.items()},
+            "quality_note": QUALITY_NOTE,
+            "time": {m: {"higher_is_better": METRICS[m].higher_is_better, "margin": margin}
+                     for m, margin in TIME_MARGINS.items()},
+            "time_reference": TIME_REFERENCE,
+            "time_note": TIME_NOTE,
+        },
+        "models": summarise([r.results for r in runs], names, TIME_REFERENCE),
+    }
+
+
+def add_calibration(baseline: dict, calibration: Calibration) -> dict:
+    """Per-model margins and advisory metrics from noise.calibrate(baseline), and how they were set."""
+    baseline["rules"]["time_note"] += CALIBRATED_NOTE
+    baseline["rules"]["time_calibration"] = calibration.record()
+    for name, model in baseline["models"].items():
+        model["margins"] = calibration.margins().get(name, {})
+        model["advisory"] = calibration.advisory().get(name, [])
+    return baseline

