@@ -550,20 +550,60 @@ def results_matching(baseline: dict, reference_ms=25.0) -> dict:
                    fingerprint=baseline["dataset"]["fingerprint"])
 
 
-def test_the_committed_uncalibrated_baseline_still_loads_and_compares(tmp_path, capsys):
-    # reports/baseline-ci.json as written before calibration existed: no model margins, default margins apply
-    # (a calibrated one committed later must pass too: its advisory metrics are left out of the failures).
-    committed = ROOT / "reports" / "baseline-ci.json"
+COMMITTED = sorted((ROOT / "reports" / "baselines").glob("*.json"))
+
+
+@pytest.mark.parametrize("committed", COMMITTED, ids=lambda p: p.name)
+def test_every_committed_baseline_loads_and_catches_a_2x_slowdown(committed, tmp_path, capsys):
+    # Each machine kind's baseline, calibrated or not (the oldest predates calibration: default margins apply);
+    # a calibrated one's advisory metrics are left out of the failures.
     baseline = read_baseline(committed)
+    assert baseline["machine"]["kind"] and committed.name == f"ci-{baseline['machine']['kind']}.json"
     same = write(tmp_path / "same.json", results_matching(baseline))
     assert cli.check_main(["--baseline", str(committed), "--results", str(same)]) == 0
     assert "no regression" in capsys.readouterr().out
-    model = next(iter(baseline["models"]))
-    slow = write(tmp_path / "slow.json", slower(results_matching(baseline), 2.0, reference_too=False, models={model}))
-    assert cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 1
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    advisory = baseline["models"][model].get("advisory", [])
-    assert all((f"{model} {m} " in last) == (m not in advisory) for m in baseline["rules"]["time"])
+    for model in baseline["models"]:
+        slow = write(tmp_path / "slow.json", slower(results_matching(baseline), 2.0, reference_too=False, models={model}))
+        assert cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 1, model
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        advisory = baseline["models"][model].get("advisory", [])
+        assert any(f"{model} {m} " in last for m in baseline["rules"]["time"]), (model, last)
+        assert not any(f"{model} {m} " in last for m in advisory), (model, last)
+
+
+def with_kind(res: dict, kind: str) -> dict:
+    res = copy.deepcopy(res)
+    res["run"]["environment"]["machine_kind"] = kind
+    return res
+
+
+def test_the_baseline_of_the_runs_machine_kind_is_chosen_from_a_folder(tmp_path, capsys):
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    for kind, factor in (("x86_64-avx2", 1.0), ("x86_64-avx512_bf16", 2.0)):  # the other kind's code looks 2x faster
+        base = make_baseline(run_files([with_kind(slower(real_results(), factor, reference_too=False), kind)]))
+        (folder / f"ci-{kind}.json").write_text(json.dumps(base))
+    same = write(tmp_path / "same.json", with_kind(real_results(), "x86_64-avx2"))
+    assert cli.check_main(["--baseline", str(folder), "--results", str(same)]) == 0
+    out = capsys.readouterr().out
+    assert "ci-x86_64-avx2.json" in out and "no regression" in out
+
+
+def test_a_baseline_of_another_machine_kind_shows_differences_but_never_fails(tmp_path, capsys):
+    base = make_baseline(run_files([with_kind(real_results(), "x86_64-avx512_bf16")]))
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    worse = with_kind(slower(real_results(), 3.0, reference_too=False), "x86_64-avx2")
+    worse["models"]["lenet5"]["metrics"]["accuracy"] -= 0.05
+    assert cli.check_main(["--baseline", str(tmp_path / "b.json"), "--results", str(write(tmp_path / "w.json", worse))]) == 0
+    out = capsys.readouterr().out
+    assert "worse (other machine)" in out and "REGRESSION" not in out
+    assert "made on a x86_64-avx512_bf16 machine, the runs on a x86_64-avx2 one" in out
+
+
+def test_runs_of_two_machine_kinds_do_not_make_one_baseline(tmp_path):
+    paths = [write(tmp_path / f"{k}.json", with_kind(real_results(), k)) for k in ("x86_64-avx2", "aarch64-asimd")]
+    with pytest.raises(perfcheck.BadInput, match="different kinds of machine"):
+        make_baseline(perfcheck.read_runs(paths))
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -1,8 +1,9 @@
 """Performance-regression check for CI: compare a ci-profile run with a committed baseline.
 
-`python benchmark.py baseline --results R1 R2 R3 --out reports/baseline-ci.json` writes the
-baseline; `python benchmark.py check --baseline reports/baseline-ci.json` runs the ci profile
-(or reads `--results`) and compares every model and metric with it.
+`python benchmark.py baseline --results R1 ... R8 --calibrate --out reports/baselines/ci-KIND.json`
+writes a baseline; `python benchmark.py check --baseline reports/baselines/` runs the ci profile
+(or reads `--results`) and compares every model and metric with the baseline made on the same
+kind of machine (baseline.choose_baseline).
 
 Two kinds of metric, two rules (directions from `bench.schema.METRICS`, sizes in `rules`):
 

@@ -6,10 +6,17 @@ from METRICS for readers), and per model the medians: `metrics` (quality), `rati
 ratios), `ratio_runs` (each run's ratio) and `raw` (for readers). A calibrated baseline adds, per
 model, `margins` {metric: margin} and `advisory` [metric, ...], and `rules.time_calibration`
 saying how they were set; a baseline without them compares with the default margins.
+
+`machine.kind` (bench.environment.machine_kind: architecture and widest SIMD level) says which
+kind of machine the runs were made on. Numbers do not carry across kinds: a different SIMD level
+runs other TensorFlow kernels, whose round-off the short ci training turns into points of accuracy,
+and other speeds. So `--baseline` may name a folder of baselines, one per kind, and the check uses
+the one made on its own kind of machine (`choose_baseline`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..schema import METRICS
@@ -83,6 +90,7 @@ def make_baseline(runs: list[RunFile], command: str = "") -> dict:
     if not names:
         raise BadInput(f"{runs[0].path}: no model measured successfully in every results file")
     env = runs[0].results.run.environment or {}
+    kind = machine_kind_of(runs)
     return {
         "schema": BASELINE_SCHEMA,
         "created_at": now(),
@@ -91,7 +99,8 @@ def make_baseline(runs: list[RunFile], command: str = "") -> dict:
         "sources": [{"path": r.path, "started_at": r.results.run.started_at,
                      "git_commit": (r.results.run.environment or {}).get("digit_bench", {}).get("git_commit")}
                     for r in runs],
-        "machine": {"cpu": env.get("cpu"), "cpu_count": env.get("cpu_count")},
+        "machine": {"cpu": env.get("cpu"), "cpu_count": env.get("cpu_count"), "kind": kind,
+                    "cpu_flags": env.get("cpu_flags")},
         "reference_ms_runs": [run_reference_ms(r.results) for r in runs],  # pooled per run: how steady the machine was
         "rules": {
             "quality": {m: {"higher_is_better": METRICS[m].higher_is_better, "tolerance": tol}
@@ -114,3 +123,39 @@ def add_calibration(baseline: dict, calibration: Calibration) -> dict:
         model["margins"] = calibration.margins().get(name, {})
         model["advisory"] = calibration.advisory().get(name, [])
     return baseline
+
+
+def machine_kind_of(runs: list[RunFile]) -> str | None:
+    """The machine kind every run was made on (None for runs older than the record); runs of two kinds refused."""
+    kinds = {(r.results.run.environment or {}).get("machine_kind") for r in runs}
+    if len(kinds) > 1:
+        raise BadInput(f"runs come from different kinds of machine ({', '.join(sorted(map(str, kinds)))}); "
+                       "their numbers do not mix")
+    return kinds.pop()
+
+
+def baseline_kind(baseline: dict) -> str | None:
+    return (baseline.get("machine") or {}).get("kind")
+
+
+def choose_baseline(path, kind: str | None) -> tuple[str, dict]:
+    """(file, baseline) for a check on `kind`. `path` is a baseline file, or a folder of them (*.json), one per
+    machine kind: the one of this kind, else one that records no kind (older than kinds), else the first."""
+    path = Path(path)
+    if not path.is_dir():
+        return str(path), read_baseline(path)
+    files = sorted(path.glob("*.json"))
+    if not files:
+        raise BadInput(f"{path}: no baseline files (*.json) in this folder "
+                       f"(make one with: python benchmark.py baseline --out {path}/ci-{kind or 'KIND'}.json)")
+    baselines = [(str(f), read_baseline(f)) for f in files]
+    return next((b for b in baselines if baseline_kind(b[1]) == kind), None) \
+        or next((b for b in baselines if baseline_kind(b[1]) is None), baselines[0])
+
+
+def other_machine(baseline: dict, kind: str | None) -> str | None:
+    """Why the baseline's numbers cannot judge runs of `kind`, or None when they can (same or unknown kind)."""
+    made_on = baseline_kind(baseline)
+    if made_on and kind and made_on != kind:
+        return f"the baseline was made on a {made_on} machine, the runs on a {kind} one"
+    return None

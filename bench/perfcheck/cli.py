@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail, make_console
-from .baseline import add_calibration, make_baseline, read_baseline
+from .baseline import add_calibration, choose_baseline, machine_kind_of, make_baseline, other_machine
 from .compare import BadInput, advisories, compare, current_summary, read_runs, regressed
 from .output import calibration_lines, calibration_table, findings_table, reference_lines
 from .rules import CI_PROFILE, DEFAULT_REPEATS, MIN_CALIBRATION_RUNS
@@ -51,6 +51,12 @@ def run_ci(out_dir: Path, seed: int, repeats: int, console, data_path=None, offl
     return paths
 
 
+def _data_options(p: argparse.ArgumentParser) -> None:
+    """Where the ci runs find MNIST, as for the main command."""
+    p.add_argument("--data", metavar="PATH", help="MNIST location (default: $MNIST_PATH, then Keras' cache)")
+    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+
+
 def _out_dir(arg) -> Path:
     # mkdtemp, not a TemporaryDirectory: the run's results stay for whoever reads the log
     return Path(arg) if arg else Path(tempfile.mkdtemp(prefix="digit-bench-check-"))
@@ -66,15 +72,16 @@ def check_parser() -> argparse.ArgumentParser:
                     "ratios to the reference workload within relative margins (both stated in the baseline).",
         epilog="exit codes: 0 no regression; 1 regression (the last line names each model and metric); "
                "2 bad input (baseline, results, options).")
-    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline JSON (benchmark.py baseline)")
+    p.add_argument("--baseline", required=True, metavar="PATH",
+                   help="baseline JSON (benchmark.py baseline), or a folder of them, one per kind of machine: "
+                        "the one made on this kind of machine is used")
     p.add_argument("--results", nargs="+", metavar="FILE",
                    help="results file(s) to check, medians over several (default: run the ci profile now)")
     p.add_argument("--repeats", type=int, metavar="N",
                    help=f"without --results: run the ci profile N times and compare medians (default: {DEFAULT_REPEATS}; "
                         "single runs of tiny models are too noisy on a shared machine)")
     p.add_argument("--out", metavar="DIR", help="where the ci run(s) write (default: a new temporary folder)")
-    p.add_argument("--data", metavar="PATH", help="MNIST location (default: $MNIST_PATH, then Keras' cache)")
-    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    _data_options(p)
     return p
 
 
@@ -86,16 +93,25 @@ def check_main(argv) -> int:
         if args.results and args.repeats is not None:
             raise BadInput("--repeats runs the ci profile; with --results, give several results files instead")
         repeats = check_repeats(args.repeats)
-        baseline = read_baseline(args.baseline)
+        if not Path(args.baseline).exists():
+            raise BadInput(f"{args.baseline}: no such baseline file or folder "
+                           f"(make one with: python benchmark.py baseline --out {args.baseline})")
         if args.results:
             runs = read_runs(args.results)
+            kind = machine_kind_of(runs)
+            baseline_path, baseline = choose_baseline(args.baseline, kind)
         else:
+            from ..environment import machine_kind
+
+            kind = machine_kind()
+            baseline_path, baseline = choose_baseline(args.baseline, kind)
             if baseline["profile"] != CI_PROFILE:
-                raise BadInput(f"{args.baseline}: profile is {baseline['profile']!r}; check only runs the ci profile "
+                raise BadInput(f"{baseline_path}: profile is {baseline['profile']!r}; check only runs the ci profile "
                                "itself (pass --results for other profiles)")
             runs = read_runs(run_ci(_out_dir(args.out), baseline["seed"], repeats, console,
                                     args.data, args.offline, "check"))
         current, extra = current_summary(baseline, runs)
+        elsewhere = other_machine(baseline, kind)
     except BadInput as e:
         return fail(console, str(e))
     except (ValueError, OSError) as e:  # DataError, RunError and file errors from a run: one line
@@ -104,8 +120,15 @@ def check_main(argv) -> int:
         console.print("\n[yellow]interrupted: nothing compared[/yellow]")
         return EXIT_INTERRUPTED
 
-    findings = compare(baseline, current)
+    findings = compare(baseline, current, other_machine=elsewhere is not None)
+    console.print(f"baseline: {baseline_path} (made on {baseline.get('machine', {}).get('kind') or 'an unrecorded kind of'} "
+                  f"machine; this is {kind or 'an unrecorded kind of'} machine)", highlight=False)
     console.print(findings_table(findings, baseline, len(runs)))
+    if elsewhere:
+        console.print(f"[bold yellow]warning: {elsewhere}. Quality and speed do not carry across kinds of machine "
+                      f"(other SIMD kernels, other round-off in a short training), so nothing here can fail. Make a "
+                      f"baseline for this kind: python benchmark.py baseline --repeats 8 --calibrate --out "
+                      f"reports/baselines/ci-{kind}.json[/bold yellow]", highlight=False, soft_wrap=True)
     for line in reference_lines(baseline, [r.results for r in runs]):
         console.print(line, highlight=False, soft_wrap=True)
     if extra:
@@ -117,8 +140,8 @@ def check_main(argv) -> int:
     slower = advisories(findings)
     if slower:
         names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in slower)
-        console.print(f"[yellow]advisory, not failing[/yellow] (too noisy for a margin that catches a 2x slowdown): "
-                      f"{names}", highlight=False, soft_wrap=True)
+        why = "measured on another kind of machine" if elsewhere else "too noisy for a margin that catches a 2x slowdown"
+        console.print(f"[yellow]advisory, not failing[/yellow] ({why}): {names}", highlight=False, soft_wrap=True)
     bad = regressed(findings)
     if bad:
         names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in bad)
@@ -141,7 +164,7 @@ def baseline_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 written; 2 bad input.")
     p.add_argument("--results", nargs="+", metavar="FILE",
                    help="results files of one profile, seed and dataset (default: run the ci profile --repeats times)")
-    p.add_argument("--out", required=True, metavar="FILE", help="baseline JSON to write (e.g. reports/baseline-ci.json)")
+    p.add_argument("--out", required=True, metavar="FILE", help="baseline JSON to write (e.g. reports/baselines/ci-x86_64-avx2.json: one per kind of machine)")
     p.add_argument("--repeats", type=int, metavar="N",
                    help=f"without --results: how many ci runs to take medians over (default: {DEFAULT_REPEATS})")
     p.add_argument("--calibrate", action="store_true",
@@ -150,8 +173,7 @@ def baseline_parser() -> argparse.ArgumentParser:
                         "catches a 2x slowdown becomes advisory (shown, never failing)")
     p.add_argument("--seed", type=int, default=0, help="without --results: the ci runs' seed (default: 0)")
     p.add_argument("--runs-dir", metavar="DIR", help="without --results: where the ci runs write (default: a temporary folder)")
-    p.add_argument("--data", metavar="PATH", help="MNIST location (default: $MNIST_PATH, then Keras' cache)")
-    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    _data_options(p)
     return p
 
 

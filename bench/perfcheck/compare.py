@@ -9,6 +9,7 @@ from ..schema import METRICS, Results, identity_differences
 from .rules import QUALITY_TOLERANCES, TIME_MARGINS, TIME_REFERENCE
 
 REGRESSION, ADVISORY, IMPROVED, OK, NOT_APPLICABLE = "REGRESSION", "slower (advisory)", "improved", "ok", "n/a"
+OTHER_MACHINE = "worse (other machine)"  # a regression verdict against a baseline of another machine kind: not failing
 
 
 class BadInput(ValueError):
@@ -178,8 +179,21 @@ def time_rule(baseline: dict, name: str, metric: str) -> tuple[float, bool]:
     return margin, metric in model.get("advisory", ())
 
 
-def compare(baseline: dict, current: dict) -> list[dict]:
-    """One finding per model and metric: baseline, current, change, verdict, and the rule applied."""
+def compare(baseline: dict, current: dict, other_machine: bool = False) -> list[dict]:
+    """One finding per model and metric: baseline, current, change, verdict, and the rule applied.
+
+    other_machine: the baseline comes from another kind of machine, whose numbers do not carry over:
+    every REGRESSION is shown as OTHER_MACHINE instead, and nothing fails.
+    """
+    findings = _compare(baseline, current)
+    if other_machine:
+        for f in findings:
+            if f["verdict"] in (REGRESSION, ADVISORY):
+                f["verdict"] = OTHER_MACHINE
+    return findings
+
+
+def _compare(baseline: dict, current: dict) -> list[dict]:
     rules = baseline["rules"]
     findings = []
     for name, base in baseline["models"].items():
@@ -209,5 +223,5 @@ def regressed(findings: list[dict]) -> list[dict]:
 
 
 def advisories(findings: list[dict]) -> list[dict]:
-    """Advisory metrics past their margin: shown, never failing."""
-    return [f for f in findings if f["verdict"] == ADVISORY]
+    """Advisory metrics past their margin, and anything worse than a baseline of another machine: shown, never failing."""
+    return [f for f in findings if f["verdict"] in (ADVISORY, OTHER_MACHINE)]

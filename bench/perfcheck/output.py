@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import METRICS
-from .compare import ADVISORY, IMPROVED, NOT_APPLICABLE, OK, REGRESSION, run_reference_ms
+from .compare import ADVISORY, IMPROVED, NOT_APPLICABLE, OK, OTHER_MACHINE, REGRESSION, run_reference_ms
 from .rules import ADVISORY_MARGIN, MARGIN_FLOOR, SAFETY_FACTOR, TIME_REFERENCE
 
 
@@ -32,7 +32,8 @@ def _rule_text(f: dict) -> str:
     return ""
 
 
-VERDICT_STYLE = {OK: "green", REGRESSION: "bold red", ADVISORY: "yellow", IMPROVED: "cyan", NOT_APPLICABLE: "dim"}
+VERDICT_STYLE = {OK: "green", REGRESSION: "bold red", ADVISORY: "yellow", IMPROVED: "cyan", NOT_APPLICABLE: "dim",
+                 OTHER_MACHINE: "yellow"}
 
 
 def findings_table(findings: list[dict], baseline: dict, n_runs: int):
