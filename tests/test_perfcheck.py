@@ -3,6 +3,7 @@ real models, CLI exit codes. Rows are built as dicts in the runner's layout and 
 bench.schema.Results (in memory) or written with bench.results.write_results (files), as real runs are."""
 
 import copy
+import math
 import itertools
 import json
 import os
@@ -392,10 +393,15 @@ def pattern(lo, hi):
 
 
 NOISE = {
-    ("knn", "latency_ms_p50"): pattern(0.9, 1.1),  # worst 1.222: margin 1.5 x 0.222 = 0.3333 -> 0.34
-    ("knn", "latency_ms_p95"): pattern(0.7, 1.4),  # worst 2.0: margin 1.5, from 0.9 on -> advisory
-    ("lenet5", "throughput_img_s"): pattern(0.8, 1.2),  # worst 1.5: margin 0.75
-}  # every other time metric: no noise, worst 1.0, margin the floor 0.25
+    ("knn", "latency_ms_p50"): pattern(0.9, 1.1),  # worst 1.222: margin safety x 0.222 (2.0: 0.4444 -> 0.45)
+    ("knn", "latency_ms_p95"): pattern(0.7, 1.4),  # worst 2.0: margin safety x 1, from 0.9 on -> advisory
+    ("lenet5", "throughput_img_s"): pattern(0.85, 1.15),  # worst 1.353: margin safety x 0.353 (2.0: 0.71)
+}  # every other time metric: no noise, worst 1.0, margin the floor (rules.MARGIN_FLOOR)
+
+
+def expected_margin(worst: float) -> float:
+    """The rule written out: safety factor x the worst excess, rounded up to 0.01, at least the floor."""
+    return max(rules.MARGIN_FLOOR, math.ceil(round(rules.SAFETY_FACTOR * (worst - 1) * 100, 6)) / 100)
 TYPICAL = (0, 3, 4)  # three of the runs whose median is every metric's median over all 8
 
 
@@ -426,17 +432,18 @@ def calibrated(runs=None) -> tuple[dict, noise.Calibration]:
 def test_calibration_sets_margins_from_the_known_noise():
     baseline, _ = calibrated()
     knn, lenet5 = baseline["models"]["knn"], baseline["models"]["lenet5"]
-    assert knn["margins"] == {"train_seconds": 0.25, "throughput_img_s": 0.25, "latency_ms_p50": 0.34,
-                              "latency_ms_p95": 1.5}
+    floor = rules.MARGIN_FLOOR
+    assert knn["margins"] == {"train_seconds": floor, "throughput_img_s": floor,
+                              "latency_ms_p50": expected_margin(1.1 / 0.9), "latency_ms_p95": expected_margin(2.0)}
     assert knn["advisory"] == ["latency_ms_p95"]
-    assert lenet5["margins"] == {"train_seconds": 0.25, "throughput_img_s": 0.75, "latency_ms_p50": 0.25,
-                                 "latency_ms_p95": 0.25}
+    assert lenet5["margins"] == {"train_seconds": floor, "throughput_img_s": expected_margin(1.15 / 0.85),
+                                 "latency_ms_p50": floor, "latency_ms_p95": floor}
     assert lenet5["advisory"] == []
     record = baseline["rules"]["time_calibration"]
     assert record["runs"] == 8 and record["pairs"] == 560  # C(8,3) sets of 3 x C(5,3) disjoint others
     assert record["safety_factor"] == rules.SAFETY_FACTOR and record["floor"] == rules.MARGIN_FLOOR
     assert record["worst_factors"]["knn"]["latency_ms_p50"] == pytest.approx(1.1 / 0.9, abs=1e-4)
-    assert record["worst_factors"]["lenet5"]["throughput_img_s"] == pytest.approx(1.5, abs=1e-4)
+    assert record["worst_factors"]["lenet5"]["throughput_img_s"] == pytest.approx(1.15 / 0.85, abs=1e-4)
     assert record["worst_factors"]["lenet5"]["train_seconds"] == pytest.approx(1.0)
     # in-sample the margins sit above every pair by construction; the default margins (knn p95: x1.9) do not
     assert record["false_alarm_rate_3run_median"] == 0
@@ -460,13 +467,13 @@ def test_calibration_matches_a_brute_force_count():
     assert calibration.pairs == len(factors) == 84 * 20
     assert found.worst == pytest.approx(max(factors))
     assert found.percentile == pytest.approx(np.percentile(factors, noise.PERCENTILE))
-    assert found.margin == pytest.approx(max(0.25, np.ceil(round(1.5 * (max(factors) - 1) * 100, 6)) / 100))
+    assert found.margin == pytest.approx(expected_margin(max(factors)))
     assert found.false_alarms_default == pytest.approx(np.mean([f > 1.75 for f in factors]))
 
 
 def test_a_run_the_calibration_did_not_see_counts_as_held_out_false_alarms():
     # Two slow runs of 8: with both, sets of 3 holding both have a median 2x slower: advisory, and no
-    # in-sample alarm. Without one of them the rest look quiet (margin 0.25), and the pairs holding both alarm.
+    # in-sample alarm. Without one of them the rest look quiet (margin the floor), and the pairs holding both alarm.
     _, calibration = calibrated(noisy_runs({("knn", "latency_ms_p50"): [1] * 6 + [2, 2]}))
     p50 = next(m for m in calibration.metrics if (m.model, m.metric) == ("knn", "latency_ms_p50"))
     assert p50.advisory and calibration.false_alarm_rate == 0
@@ -489,11 +496,11 @@ def test_unchanged_typical_runs_pass_a_calibrated_baseline():
     assert {f["verdict"] for f in findings} == {"ok"}
 
 
-def test_advisory_metric_3x_slower_is_shown_and_does_not_fail(tmp_path, capsys):
+def test_advisory_metric_5x_slower_is_shown_and_does_not_fail(tmp_path, capsys):
     runs = noisy_runs()
     baseline, _ = calibrated(runs)
     (tmp_path / "baseline.json").write_text(json.dumps(baseline))
-    paths = [write(tmp_path / f"r{k}.json", scaled(runs[k], "knn", "latency_ms_p95", 3.0)) for k in TYPICAL]
+    paths = [write(tmp_path / f"r{k}.json", scaled(runs[k], "knn", "latency_ms_p95", 5.0)) for k in TYPICAL]
     findings = check(runs, [json.loads(p.read_text()) for p in paths], calibrate=True)
     p95 = next(f for f in findings if (f["model"], f["metric"]) == ("knn", "latency_ms_p95"))
     assert p95["verdict"] == ADVISORY and p95["advisory"] and advisories(findings) == [p95]
@@ -501,8 +508,8 @@ def test_advisory_metric_3x_slower_is_shown_and_does_not_fail(tmp_path, capsys):
     code = cli.check_main(["--baseline", str(tmp_path / "baseline.json"), "--results", *map(str, paths)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "slower (advisory)" in out and "x2.5 advisory" in out
-    assert "advisory, not failing" in out and "knn latency_ms_p95 (+200%, 3.00x slower)" in out
+    assert "slower (advisory)" in out and f"x{1 + expected_margin(2.0):g} advisory" in out
+    assert "advisory, not failing" in out and "knn latency_ms_p95 (+400%, 5.00x slower)" in out
     assert out.strip().splitlines()[-1].startswith("no regression")
 
 
@@ -513,7 +520,7 @@ def test_calibrated_baseline_command_writes_margins_and_prints_the_noise(tmp_pat
     out = capsys.readouterr().out
     assert code == 0, out
     baseline = read_baseline(out_file)
-    assert baseline["models"]["knn"]["margins"]["latency_ms_p50"] == 0.34
+    assert baseline["models"]["knn"]["margins"]["latency_ms_p50"] == expected_margin(1.1 / 0.9)
     assert baseline["models"]["knn"]["advisory"] == ["latency_ms_p95"]
     assert baseline["rules"]["time_calibration"]["method"] == noise.METHOD
     assert "time margins from 8 unchanged runs" in out and "advisory" in out and "false alarms" in out

@@ -53,7 +53,12 @@ CALIBRATED_NOTE = ("; this baseline is calibrated: a model's own margins (models
 # Calibration (noise.py): margin = SAFETY_FACTOR x (worst factor - 1), at least MARGIN_FLOOR; a metric whose
 # margin would reach ADVISORY_MARGIN becomes advisory for that model, so every failing margin stays below 0.9
 # and a 2x slowdown beats it by more than 5%.
+# SAFETY_FACTOR 2.0, chosen on ten unchanged ci runs on a quiet AVX2 VM (reports/baselines/ci-x86_64-avx2.json):
+# 1.5 left 6.3% false alarms on a run held out of the calibration, 2.0 3.6% with 4 of 32 metrics advisory, 2.5
+# made 11 of 32 advisory for the same 3.6%; with 2.0 a planted 2x slowdown of any one model still failed in every
+# 3-run comparison tried. MARGIN_FLOOR 0.5: ten runs see few of a metric's rare bad moments, and a floor of 0.5
+# (against 0.25) took the held-out false alarms from 3.5% to 1.1% at no cost: a 2x slowdown is still past x1.5.
 MIN_CALIBRATION_RUNS = 8
-SAFETY_FACTOR = 1.5
-MARGIN_FLOOR = 0.25
+SAFETY_FACTOR = 2.0
+MARGIN_FLOOR = 0.5
 ADVISORY_MARGIN = 0.9
