@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import re
 import sys
@@ -51,6 +52,9 @@ def quiet_library_logs() -> None:
     and tracebacks still reach the real stderr. DIGIT_BENCH_NATIVE_LOGS=1 turns this off.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's Python logger: "5 out of the last 5 calls ... triggered tf.function retracing" when
+    # `check` trains the ci models three times in one process (each model traces its own function once).
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if os.environ.get(SHOW_NATIVE_LOGS) == "1" or getattr(quiet_library_logs, "_active", False):
         return
     quiet_library_logs._active = True

@@ -78,8 +78,9 @@ def check_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", nargs="+", metavar="FILE",
                    help="results file(s) to check, medians over several (default: run the ci profile now)")
     p.add_argument("--repeats", type=int, metavar="N",
-                   help=f"without --results: run the ci profile N times and compare medians (default: {DEFAULT_REPEATS}; "
-                        "single runs of tiny models are too noisy on a shared machine)")
+                   help=f"run the ci profile N times and compare medians (default without --results: {DEFAULT_REPEATS}; "
+                        "single runs of tiny models are too noisy on a shared machine); with --results, N fresh runs "
+                        "join those files (CI: the test suite's ci run plus 2)")
     p.add_argument("--out", metavar="DIR", help="where the ci run(s) write (default: a new temporary folder)")
     _data_options(p)
     return p
@@ -90,26 +91,24 @@ def check_main(argv) -> int:
     console = make_console()
     args = check_parser().parse_args(argv)
     try:
-        if args.results and args.repeats is not None:
-            raise BadInput("--repeats runs the ci profile; with --results, give several results files instead")
-        repeats = check_repeats(args.repeats)
+        from ..environment import machine_kind
+
         if not Path(args.baseline).exists():
             raise BadInput(f"{args.baseline}: no such baseline file or folder "
                            f"(make one with: python benchmark.py baseline --out {args.baseline})")
-        if args.results:
-            runs = read_runs(args.results)
-            kind = machine_kind_of(runs)
-            baseline_path, baseline = choose_baseline(args.baseline, kind)
-        else:
-            from ..environment import machine_kind
-
-            kind = machine_kind()
-            baseline_path, baseline = choose_baseline(args.baseline, kind)
+        runs = read_runs(args.results) if args.results else []
+        fresh = check_repeats(args.repeats) if args.repeats is not None or not runs else 0
+        kind = machine_kind_of(runs) if runs else machine_kind()
+        if runs and fresh and kind is not None and kind != machine_kind():
+            raise BadInput(f"--results were made on a {kind} machine and this is a {machine_kind()} one: "
+                           "fresh runs here (--repeats) would not mix with them")
+        baseline_path, baseline = choose_baseline(args.baseline, kind)
+        if fresh:
             if baseline["profile"] != CI_PROFILE:
                 raise BadInput(f"{baseline_path}: profile is {baseline['profile']!r}; check only runs the ci profile "
                                "itself (pass --results for other profiles)")
-            runs = read_runs(run_ci(_out_dir(args.out), baseline["seed"], repeats, console,
-                                    args.data, args.offline, "check"))
+            runs += read_runs(run_ci(_out_dir(args.out), baseline["seed"], fresh, console,
+                                     args.data, args.offline, "check"))
         current, extra = current_summary(baseline, runs)
         elsewhere = other_machine(baseline, kind)
     except BadInput as e:
