@@ -19,14 +19,15 @@ def describe() -> dict:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    flags = cpu_simd_flags()
     env = {
         "digit_bench": code_version(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": _cpu_name(),
-        "cpu_flags": cpu_simd_flags(),
-        "machine_kind": machine_kind(),
+        "cpu_flags": flags,
+        "machine_kind": machine_kind(flags=flags),
         "cpu_count": os.cpu_count(),
         "affinity_cpus": available_cores(),
         "packages": packages,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..schema import METRICS
-from .compare import RATIO_UNITS, BadInput, RunFile, check_same_setup, identity, models_in, run_reference_ms, summarise
+from .compare import RATIO_UNITS, BadInput, RunFile, check_same_setup, identity, run_reference_ms, summarise
 from .rules import (CALIBRATED_NOTE, QUALITY_NOTE, QUALITY_TOLERANCES, TIME_MARGINS, TIME_NOTE,
                     TIME_REFERENCE)
 
@@ -86,7 +86,7 @@ def make_baseline(runs: list[RunFile], command: str = "") -> dict:
 
     expected = identity(runs[0])
     check_same_setup(runs, expected, runs[0].path)
-    names = [n for n in runs[0].results.models if all(n in models_in(r.results) for r in runs)]
+    names = [n for n in runs[0].results.models if all(r.results.is_ok(n) for r in runs)]
     if not names:
         raise BadInput(f"{runs[0].path}: no model measured successfully in every results file")
     env = runs[0].results.run.environment or {}

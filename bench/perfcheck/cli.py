@@ -98,9 +98,10 @@ def check_main(argv) -> int:
                            f"(make one with: python benchmark.py baseline --out {args.baseline})")
         runs = read_runs(args.results) if args.results else []
         fresh = check_repeats(args.repeats) if args.repeats is not None or not runs else 0
-        kind = machine_kind_of(runs) if runs else machine_kind()
-        if runs and fresh and kind is not None and kind != machine_kind():
-            raise BadInput(f"--results were made on a {kind} machine and this is a {machine_kind()} one: "
+        here = machine_kind()
+        kind = machine_kind_of(runs) if runs else here
+        if runs and fresh and kind is not None and kind != here:
+            raise BadInput(f"--results were made on a {kind} machine and this is a {here} one: "
                            "fresh runs here (--repeats) would not mix with them")
         baseline_path, baseline = choose_baseline(args.baseline, kind)
         if fresh:

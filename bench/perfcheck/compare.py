@@ -52,10 +52,6 @@ def check_same_setup(runs: list[RunFile], expected: dict, against: str) -> None:
             raise BadInput(f"{run.path}: {what} is {new!r} but {against} has {old!r}")
 
 
-def models_in(results: Results) -> set[str]:
-    return {row.name for row in results.ok_rows()}
-
-
 # --------------------------------------------------------------------------- ratios and summaries
 
 
@@ -84,7 +80,7 @@ def time_ratio(metric: str, metrics: dict, reference_ms: float | None) -> float 
     unit = METRICS[metric].unit
     if unit == "img/s":
         return value * reference_ms / 1000  # images done in one reference workload's time
-    if unit not in ("s", "ms"):
+    if unit not in RATIO_UNITS:
         raise ValueError(f"{metric} ({unit or 'no unit'}) is not a time")
     return (value * 1000 if unit == "s" else value) / reference_ms
 
@@ -125,7 +121,7 @@ def current_summary(baseline: dict, runs: list[RunFile]) -> tuple[dict, list[str
         if missing:
             raise BadInput(f"{run.path}: no row for baseline model(s) {', '.join(missing)}")
     # A failed row is a regression (reported per model), not bad input; only successful rows are summarised.
-    ok = [n for n in wanted if all(n in models_in(r.results) for r in runs)]
+    ok = [n for n in wanted if all(r.results.is_ok(n) for r in runs)]
     extra = sorted(set().union(*(set(r.results.models) for r in runs)) - set(wanted))
     rules = baseline["rules"]
     return summarise([r.results for r in runs], ok, rules.get("time_reference", TIME_REFERENCE),
