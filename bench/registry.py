@@ -70,13 +70,14 @@ class ModelSpec:
 
 CNN_EPOCHS, CNN_AUG_EPOCHS, ENSEMBLE_EPOCHS = 10, 10, 8  # full profile, per network
 
-# Short runs use small batches: batch norm's moving statistics need enough steps to settle.
+# Short runs use small batches: more steps per epoch.
 _KERAS_PROFILES = {"quick": {"epochs": 3, "batch_size": 64}, "ci": {"epochs": 3, "batch_size": 32}}
 # The full profile's fast recipe for the convolutional networks (issue 5; every choice is in the
 # row's settings): a fixed number of epochs under a one-cycle schedule instead of up to 30 epochs
-# with plateau cuts, and bfloat16 arithmetic in training (2.1x faster per epoch on this CPU's
-# AVX512-BF16; the fitted networks are float32). reports/speed.md has the measurements.
-_ONE_CYCLE = {"schedule": "one-cycle", "precision": "mixed_bfloat16", "learning_rate": 3e-3, "batch_size": 128}
+# with plateau cuts, and bfloat16 arithmetic in training where the CPU has it natively (2.1x faster
+# per epoch on AVX512-BF16; emulated on an AVX2-only CPU it was 7.5x slower than float32, so there
+# 'auto' trains in float32; the fitted networks are float32). reports/speed.md has the measurements.
+_ONE_CYCLE = {"schedule": "one-cycle", "precision": "auto", "learning_rate": 3e-3, "batch_size": 128}
 # Every Keras model predicts through TensorFlow Lite (same predictions, far less per-call overhead).
 _KERAS = {"epochs": 30, "inference": "tflite"}
 

@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 
 from bench.estimators import KNN, KerasClassifier
 from bench.estimators.keras import build_cnn, build_lenet5, build_mlp
+from bench.estimators.keras.training import batch_norm_layers, resolve_precision
 from bench.registry import MODELS, parse_model_names
 
 # Small but real settings so every model trains in seconds on the 600-image slice.
@@ -44,9 +45,10 @@ def test_predict_proba_shape_and_rows_sum_to_one(fitted, sample_splits):
 
 def test_learns_better_than_chance(fitted, sample_splits):
     name, est = fitted
-    # 10 classes: chance is 10%. A few epochs on 540 images must at least double it (batch norm's
-    # moving statistics lag far behind in such short runs, so the CNNs stay well below their training accuracy).
-    assert est.score(sample_splits.x_test, sample_splits.y_test) > 0.2
+    # Two epochs on 540 images: every model reached 0.765 (lenet5) to 0.975 (hog-svm) on these 200 test
+    # images; the CNNs reached 0.85-0.92 once batch norm's statistics were exact (issue 10; with the lagging
+    # moving averages they predicted with, a few hundred steps left them far lower).
+    assert est.score(sample_splits.x_test, sample_splits.y_test) > 0.7
 
 
 def test_accepts_flat_784_pixel_rows(fitted, sample_splits):
@@ -204,6 +206,40 @@ def test_one_cycle_bfloat16_training_gives_a_float32_model(sample_splits):
     assert est.history_[0]["kept_epoch"] == 3  # one-cycle keeps the epoch it anneals to
     assert est.model_.dtype_policy.name == "float32" and est.model_.count_params() == 61_706
     assert est.score(s.x_test, s.y_test) > 0.5
+
+
+def test_batch_norm_statistics_are_those_of_the_training_images(sample_splits):
+    """The kept network normalises with its training images' exact statistics, not a lagging moving average."""
+    import keras
+
+    s = sample_splits
+    est = KerasClassifier("cnn", epochs=1, batch_size=64).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    layers = batch_norm_layers(est.model_)
+    assert len(layers) == 2
+    for layer in layers:  # in order, as the estimator set them
+        a = keras.Model(est.model_.inputs, layer.input).predict(s.x_train[..., None], verbose=0).astype(np.float64)
+        assert np.allclose(layer.moving_mean.numpy(), a.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-6)
+        assert np.allclose(layer.moving_variance.numpy(), a.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-6)
+
+
+def test_validation_during_training_judges_the_network_as_it_predicts(sample_splits):
+    # one-cycle keeps its last epoch; with under 1,000 training images each epoch's statistics are the kept ones
+    s = sample_splits
+    est = KerasClassifier("cnn", epochs=2, batch_size=64, schedule="one-cycle").fit(
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    assert est.history_[0]["val_accuracy"][-1] == pytest.approx(est.score(s.x_val, s.y_val), abs=1e-6)
+
+
+@pytest.mark.parametrize("flags, expected", [(["avx2", "fma"], "float32"), (["avx512f", "avx512_bf16"], "mixed_bfloat16"),
+                                             (["amx_bf16"], "mixed_bfloat16"), ([], "float32")])
+def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(monkeypatch, flags, expected):
+    import bench.environment
+
+    monkeypatch.setattr(bench.environment, "cpu_simd_flags", lambda: flags)
+    assert resolve_precision("auto") == expected
+    assert resolve_precision("float32") == "float32"
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        resolve_precision("half")
 
 
 def test_unknown_schedule_is_refused(sample_splits):
