@@ -11,13 +11,18 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
+from . import calibration, significance
 from .schema import N_CLASSES
 
 DIGITS = np.arange(N_CLASSES)
 
 
 def quality(y_true, proba) -> dict:
-    """y_true (N,) digits, proba (N, 10) rows summing to 1 -> quality metrics."""
+    """y_true (N,) digits, proba (N, 10) rows summing to 1 -> quality metrics.
+
+    Beside the usual scores: the accuracy's 95% Wilson interval and calibration (top-label
+    ECE over 15 equal-width bins, multi-class Brier score).
+    """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=np.float64)
     y_pred = np.argmax(proba, axis=1)
@@ -28,14 +33,19 @@ def quality(y_true, proba) -> dict:
         for d in DIGITS
     ]
     valid_auc = [a for a in auc_per_class if a is not None]
+    n_correct = int((y_true == y_pred).sum())
+    low, high = significance.accuracy_interval(n_correct, len(y_true))  # Wilson, 95%
     return {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "accuracy_ci95_low": low,
+        "accuracy_ci95_high": high,
         "error_count": int((y_true != y_pred).sum()),
         "log_loss": float(skm.log_loss(y_true, proba, labels=DIGITS)),
         "precision_macro": float(p[present].mean()),
         "recall_macro": float(r[present].mean()),
         "f1_macro": float(f[present].mean()),
         "roc_auc_macro": float(np.mean(valid_auc)) if valid_auc else None,
+        **calibration.calibration(y_true, proba),  # ece (top-label, 15 equal-width bins), brier, ece_bins
         "per_class": {
             "precision": p.tolist(),
             "recall": r.tolist(),

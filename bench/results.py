@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .schema import SCHEMA, Results
+from .schema import READABLE_SCHEMAS, Results
 
 RESULTS_NAME = "results.json"
 
@@ -56,8 +56,9 @@ def write_results(path: Path, results: Results) -> None:
     atomic_write_bytes(path, json.dumps(results.to_json(), indent=1, default=_plain).encode())
 
 
-def read_versioned_json(path, schema: str, kind: str, error=ValueError, hint: str = "") -> dict:
-    """Read a JSON object whose "schema" field must equal `schema`; one-line `error` otherwise."""
+def read_versioned_json(path, schema: str | tuple, kind: str, error=ValueError, hint: str = "") -> dict:
+    """Read a JSON object whose "schema" field is `schema` (or one of them); one-line `error` otherwise."""
+    accepted = (schema,) if isinstance(schema, str) else tuple(schema)
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -65,14 +66,14 @@ def read_versioned_json(path, schema: str, kind: str, error=ValueError, hint: st
         raise error(f"{path}: no such {kind} file{hint}") from None
     except (OSError, json.JSONDecodeError) as e:
         raise error(f"{path}: not a readable {kind} file: {e}") from None
-    if not isinstance(data, dict) or data.get("schema") != schema:
+    if not isinstance(data, dict) or data.get("schema") not in accepted:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise error(f"{path}: schema is {found!r}, expected {schema!r}")
+        raise error(f"{path}: schema is {found!r}, expected {' or '.join(map(repr, accepted))}")
     return data
 
 
 def read_results(path) -> Results:
-    data = read_versioned_json(path, SCHEMA, "results", ResultsError)
+    data = read_versioned_json(path, READABLE_SCHEMAS, "results", ResultsError)
     try:
         return Results.from_json(data)
     except (KeyError, TypeError, AttributeError) as e:

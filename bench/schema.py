@@ -1,7 +1,10 @@
 """The contract between measuring and reporting: typed results, the metric table, run identity.
 
-A results file (schema "digit-bench/results/1") is plain JSON:
-    {"schema": ..., "run": Run, "models": {name: Row, ...}}
+A results file (schema "digit-bench/results/2") is plain JSON:
+    {"schema": ..., "run": Run, "models": {name: Row, ...}, "significance": {...}}
+Schema 2 added the accuracy interval, calibration (ECE, Brier, reliability bins), robustness
+per row and the McNemar comparison of every pair; schema 1 files still read (and write back
+as they were).
 `Results.from_json` / `to_json` convert between that JSON and the typed objects below; the
 runner writes them, the reports and the performance check read them. Nothing here imports
 an estimator, TensorFlow or the runner.
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-SCHEMA = "digit-bench/results/1"
+SCHEMA = "digit-bench/results/2"
+READABLE_SCHEMAS = ("digit-bench/results/1", SCHEMA)
 N_CLASSES = 10
 DIGITS = tuple(range(N_CLASSES))
 
@@ -56,6 +60,10 @@ METRICS = {m.key: m for m in [
     Metric("recall_macro", "recall", "{:.4f}", better=HIGHER),
     Metric("f1_macro", "F1", "{:.4f}", better=HIGHER),
     Metric("roc_auc_macro", "ROC-AUC", "{:.5f}", better=HIGHER),
+    Metric("accuracy_ci95_low", "95% CI low", "{:.2%}"),
+    Metric("accuracy_ci95_high", "95% CI high", "{:.2%}"),
+    Metric("ece", "ECE", "{:.4f}", better=LOWER),
+    Metric("brier", "Brier", "{:.4f}", better=LOWER),
     Metric("train_seconds", "train s", "{:,.1f}", "s", LOWER),
     Metric("throughput_img_s", "img/s", "{:,.0f}", "img/s", HIGHER),
     Metric("latency_ms_p50", "p50 ms", "{:.3f}", "ms", LOWER),
@@ -72,7 +80,7 @@ COMPARISON = ["accuracy", "log_loss", "precision_macro", "recall_macro", "f1_mac
               "train_seconds", "throughput_img_s", "latency_ms_p50", "latency_ms_p95", "params", "size_bytes"]
 
 # What a further seed of a --seeds N run records (throughput and latency do not depend on the seed).
-SEED_METRICS = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count")
+SEED_METRICS = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count", "ece", "brier")
 
 OK, FAILED = "ok", "failed"
 
@@ -137,6 +145,8 @@ class Row:
     inference: dict | None = None
     model_path: str | None = None
     predictions_path: str | None = None
+    reliability: dict | None = None  # calibration.reliability_bins of the test predictions (schema 2)
+    robustness: dict | None = None  # accuracy under corruptions, written by `benchmark.py robustness` (schema 2)
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -153,7 +163,8 @@ class Row:
         if not self.ok:
             return {"name": self.name, "family": self.family, "status": self.status, "error": self.error,
                     "traceback": self.traceback, "finished_at": self.finished_at}
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _ROW_SPECIAL}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _ROW_SPECIAL
+               and not (f.name in _ROW_OPTIONAL and getattr(self, f.name) is None)}
         out["finished_at"] = self.finished_at  # last, as the runner has always written it
         if self.seed_runs:
             out["seed_runs"] = [s.to_json() for s in self.seed_runs]
@@ -168,6 +179,7 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
+_ROW_OPTIONAL = {"reliability", "robustness"}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass
@@ -218,6 +230,11 @@ class Results:
     run: Run
     models: dict[str, Row] = field(default_factory=dict)
     schema: str = SCHEMA
+    # the exact McNemar test of every pair of ok models, Holm-corrected: {"method", "alpha", "n_test", "pairs"}
+    significance: dict | None = None
+    # learning-curve points (`benchmark.py curves`), one flat dict per model and training-set size:
+    # model, family, size, seed, status, accuracy, train_seconds, settings, finished_at (error when failed)
+    curves: list = field(default_factory=list)
 
     def ok_rows(self) -> list[Row]:
         return [r for r in self.models.values() if r.ok]
@@ -229,10 +246,15 @@ class Results:
         return name in self.models and self.models[name].ok
 
     def to_json(self) -> dict:
-        return {"schema": self.schema, "run": self.run.to_json(),
-                "models": {n: r.to_json() for n, r in self.models.items()}}
+        out = {"schema": self.schema, "run": self.run.to_json(), "models": {n: r.to_json() for n, r in self.models.items()}}
+        if self.significance is not None:
+            out["significance"] = self.significance
+        if self.curves:
+            out["curves"] = self.curves
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> Results:
         """d: a dict whose schema was checked; KeyError/TypeError when a required field is missing."""
-        return cls(Run.from_json(d["run"]), {n: Row.from_json(r) for n, r in d["models"].items()}, d["schema"])
+        return cls(Run.from_json(d["run"]), {n: Row.from_json(r) for n, r in d["models"].items()}, d["schema"],
+                   d.get("significance"), d.get("curves", []))

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..results import atomic_write_bytes, load_predictions, load_test_set, read_results
 from ..schema import N_CLASSES, Results, Row, Run
-from . import figures
-from .columns import comparison_table, ok_rows_by_accuracy, seed_entries, seed_spread, wall_time_text
+from . import evaluation, figures
+from .columns import TIED_NOTE, comparison_table, ok_rows_by_accuracy, seed_entries, seed_spread, wall_time_text
 from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
                        to_markdown)
 
@@ -38,8 +38,6 @@ def load_arrays(run_dir: Path, results: Results) -> dict:
 def run_section(results: Results) -> list:
     run, ds, env = results.run, results.run.dataset, results.run.environment
     blocks = [Heading(2, "Run")]
-    if ds.get("is_sample"):
-        blocks.append(Note(f"{ds.get('note')} Numbers here are not comparable with full-MNIST results."))
     failed = [r.name for r in results.failed_rows()]
     if failed:
         blocks.append(Note(f"These models failed and are not in the tables: {', '.join(failed)}."))
@@ -85,7 +83,8 @@ def comparison_section(results: Results, fig_dir: Path) -> list:
               comparison_table(results,
                     caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
                             "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
-                            "batches of 1,000; latency: one image per call."),
+                            "batches of 1,000; latency: one image per call. "
+                            + (f"95% CI: Wilson interval of the accuracy. {TIED_NOTE}" if results.significance else "")),
               BulletList([f"{r.name} ({r.family}): {r.description}" for r in rows])]
     if rows:
         blocks.append(_figure(figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"), fig_dir,
@@ -184,11 +183,19 @@ def _figure(path: Path, fig_dir: Path, caption: str) -> Image:
     return Image(f"{fig_dir.name}/{path.name}", alt=caption, caption=caption)
 
 
-def build_document(results: Results, arrays: dict, fig_dir: Path) -> Document:
+def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path | None = None) -> Document:
+    """run_dir: the folder of the results file (files a run left beside it); default: fig_dir's parent."""
     run, ds = results.run, results.run.dataset
+    run_dir = Path(run_dir) if run_dir else fig_dir.parent
     title = f"digit-bench report: {ds['name']}, profile {run.profile}, seed {run.seed}"
     doc = Document(title)
-    doc.add(*run_section(results), *dataset_section(results, arrays, fig_dir), *comparison_section(results, fig_dir),
+    if ds.get("is_sample"):
+        doc.add(Note(f"{ds.get('note')} Numbers here are not comparable with full-MNIST results."))
+    # what people came for first (the comparison and a verdict), then why, then how the run was made
+    doc.add(*comparison_section(results, fig_dir), *evaluation.verdict_section(results),
+            *evaluation.significance_section(results, fig_dir), *evaluation.calibration_section(results, fig_dir),
+            *evaluation.robustness_section(results, run_dir, fig_dir), *evaluation.curves_section(results, fig_dir),
+            *run_section(results), *dataset_section(results, arrays, fig_dir),
             *sample_predictions_section(results, arrays, fig_dir))
     for row in ok_rows_by_accuracy(results):
         doc.add(*model_section(row, arrays, fig_dir))
@@ -201,7 +208,7 @@ def build_reports(results_path, out_dir=None) -> tuple[Path, Path]:
     results_path = Path(results_path)
     results = read_results(results_path)
     out_dir = Path(out_dir) if out_dir else results_path.parent
-    doc = build_document(results, load_arrays(results_path.parent, results), out_dir / "figures")
+    doc = build_document(results, load_arrays(results_path.parent, results), out_dir / "figures", results_path.parent)
     md, page = out_dir / "report.md", out_dir / "report.html"
     atomic_write_bytes(md, to_markdown(doc).encode())
     atomic_write_bytes(page, to_html(doc).encode())

@@ -5,12 +5,31 @@ from __future__ import annotations
 import numpy as np
 
 from ..schema import COMPARISON, METRICS, Results, Row, Run, SeedRun
+from ..significance import not_significantly_different_from_best
 from .document import Cell, Table
 
 COLUMNS = [METRICS[key] for key in COMPARISON]
 
 
 SEED_COLUMN = "accuracy over seeds"
+INTERVAL_COLUMN = "95% CI"
+TIED_MARK = "≈"  # accuracy not significantly different from the best model's (exact McNemar, Holm)
+TIED_NOTE = (f"{TIED_MARK}: not significantly different from the most accurate model (exact McNemar test on the "
+             "shared test images, Holm-corrected over all pairs, 5% level).")
+
+
+def tied_with_best(results: Results) -> set[str]:
+    """Models whose accuracy the run's McNemar pairs cannot tell from the best's (the best included); empty without pairs."""
+    pairs = (results.significance or {}).get("pairs") or []
+    compared = {name for p in pairs for name in (p["model_a"], p["model_b"])}
+    accuracies = {r.name: r.metrics["accuracy"] for r in results.ok_rows() if r.name in compared}
+    return not_significantly_different_from_best(pairs, accuracies) if pairs else set()
+
+
+def interval_text(row: Row) -> str:
+    """'99.10-99.36%': the accuracy's 95% Wilson interval on the test set; '-' where not recorded."""
+    low, high = row.metrics.get("accuracy_ci95_low"), row.metrics.get("accuracy_ci95_high")
+    return "-" if low is None else f"{100 * low:.2f}-{100 * high:.2f}%"
 
 
 def seed_entries(row: Row) -> list[SeedRun]:
@@ -47,31 +66,38 @@ def ok_rows_by_accuracy(results: Results) -> list[Row]:
     return sorted(results.ok_rows(), key=lambda r: -r.metrics["accuracy"])
 
 
-def comparison_cells(rows: list[Row]) -> tuple[list[str], list[list[Cell]]]:
-    """The metric columns' titles and, per row, its cells with the best value per column in bold;
-    with --seeds N runs, the mean and spread of the accuracy follow the accuracy column.
-    Both the terminal table and the reports' table are drawn from this."""
+def comparison_cells(rows: list[Row], tied: set[str] = frozenset()) -> tuple[list[str], list[list[Cell]]]:
+    """The metric columns' titles and, per row, its cells with the best value per column in bold.
+
+    After the accuracy: its 95% interval (runs that recorded it) and, with --seeds N runs, the
+    mean and spread over seeds. tied: models marked TIED_MARK beside their accuracy (other than
+    the best). Both the terminal table and the reports' table are drawn from this.
+    """
     best = best_values(rows)
-    seeds = has_seed_runs(rows)
+    extra_titles = ([INTERVAL_COLUMN] if _has_intervals(rows) else []) + ([SEED_COLUMN] if has_seed_runs(rows) else [])
     body = []
     for r in rows:
         cells = [Cell(m.show(r.metrics.get(m.key)), bold=best.get(m.key) is not None and r.metrics.get(m.key) == best[m.key])
                  for m in COLUMNS]
-        body.append(_with_seed_column(cells, Cell(seed_spread(r)), seeds))
-    return _with_seed_column([m.title for m in COLUMNS], SEED_COLUMN, seeds), body
+        if r.name in tied and r.metrics["accuracy"] != best["accuracy"]:
+            cells[0] = Cell(f"{cells[0].text} {TIED_MARK}", bold=cells[0].bold)
+        extra = ([Cell(interval_text(r))] if INTERVAL_COLUMN in extra_titles else []) + \
+                ([Cell(seed_spread(r))] if SEED_COLUMN in extra_titles else [])
+        body.append([cells[0], *extra, *cells[1:]])
+    titles = [m.title for m in COLUMNS]
+    return [titles[0], *extra_titles, *titles[1:]], body
 
 
 def comparison_table(results: Results, caption: str = "") -> Table:
-    """One row per measured model, sorted by accuracy (see comparison_cells)."""
+    """One row per measured model, sorted by accuracy, ties with the best marked (see comparison_cells)."""
     rows = ok_rows_by_accuracy(results)
-    titles, body = comparison_cells(rows)
+    titles, body = comparison_cells(rows, tied_with_best(results))
     return Table(["model", "family", *titles], [[r.name, r.family, *cells] for r, cells in zip(rows, body)],
                  right_align_from=2, caption=caption)
 
 
-def _with_seed_column(cells: list, seed_cell, present: bool) -> list:
-    """The row's cells with the seed-spread cell after accuracy (the first column) when the run has one."""
-    return [cells[0], seed_cell, *cells[1:]] if present else cells
+def _has_intervals(rows: list[Row]) -> bool:
+    return any("accuracy_ci95_low" in r.metrics for r in rows)
 
 
 def best_values(rows: list[Row]) -> dict:

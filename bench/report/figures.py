@@ -187,3 +187,83 @@ def accuracy_vs_latency(rows, path: Path) -> Path:
     ax.set_title("Accuracy vs latency (squares: classical, circles: deep)", fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def mcnemar_matrix(names, p_holm, path: Path, alpha: float) -> Path:
+    """Holm-corrected McNemar p-values (K, K) between models; NaN on the diagonal."""
+    k = len(names)
+    fig, ax = plt.subplots(figsize=(1.4 + 0.75 * k, 1 + 0.65 * k))
+    shown = np.where(np.isnan(p_holm), np.nan, np.log10(np.clip(p_holm, 1e-12, 1)))
+    im = ax.imshow(shown, cmap="RdYlGn_r", vmin=-6, vmax=0)
+    for (i, j), v in np.ndenumerate(p_holm):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7, fontweight="bold" if v < alpha else "normal")
+    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_title(f"McNemar p-values, Holm-corrected (bold: below {alpha})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="log10 p")
+    return _save(fig, path)
+
+
+def reliability_diagrams(reliability: dict, path: Path) -> Path:
+    """One panel per model: accuracy against confidence per bin (calibration.reliability_bins), bars by count."""
+    names = list(reliability)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.5 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        b = reliability[name]
+        ax.axis("on")
+        lower, upper = np.asarray(b["bin_lower"]), np.asarray(b["bin_upper"])
+        acc = np.array([np.nan if a is None else a for a in b["accuracy"]], dtype=float)
+        ax.bar(lower, acc, width=upper - lower, align="edge", color=model_color(name), edgecolor="white", alpha=0.85)
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.set_xlabel("confidence", fontsize=7)
+        ax.set_ylabel("accuracy", fontsize=7)
+    fig.suptitle("Reliability: accuracy per confidence bin (diagonal: perfectly calibrated)", fontsize=9)
+    return _save(fig, path)
+
+
+def robustness_heatmap(names, corruptions, accuracy, path: Path) -> Path:
+    """Accuracy (K models, C corruptions) as a heatmap with the values written in."""
+    accuracy = np.asarray(accuracy, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.5 + 0.55 * len(corruptions), 1 + 0.45 * len(names)))
+    im = ax.imshow(accuracy * 100, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    for (i, j), v in np.ndenumerate(accuracy):
+        if not np.isnan(v):
+            ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(len(corruptions)), corruptions, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_title("Test accuracy (%) under each corruption", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    return _save(fig, path)
+
+
+def corruption_samples(images, names, path: Path) -> Path:
+    """One example image per corruption (first: clean)."""
+    return _image_grid(images, names, path, min(10, len(names)), "One test image under each corruption")
+
+
+def learning_curves(curves: dict, path: Path) -> Path:
+    """curves: model -> {"family", "size": [...], "accuracy": [...], "train_seconds": [...]}; log-size axes."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for name, c in curves.items():
+        style = dict(color=model_color(name), marker="o" if c["family"] == "deep" else "s", label=name, ms=4)
+        left.plot(c["size"], 100 * np.asarray(c["accuracy"]), **style)
+        right.plot(c["size"], c["train_seconds"], **style)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("training images (log scale)")
+    right.set_yscale("log")
+    left.set_ylabel("test accuracy (%)")
+    right.set_ylabel("training time (s, log scale)")
+    left.set_title("Accuracy against training-set size (squares: classical, circles: deep)", fontsize=9)
+    right.set_title("Training time against size", fontsize=9)
+    left.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

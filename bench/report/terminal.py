@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..schema import Results, Run
-from .columns import comparison_cells, ok_rows_by_accuracy, wall_time_text
+from .columns import TIED_NOTE, comparison_cells, ok_rows_by_accuracy, tied_with_best, wall_time_text
 
 
 def comparison_table(results: Results) -> Table:
@@ -16,11 +16,12 @@ def comparison_table(results: Results) -> Table:
              f"profile {run.profile}, seed {run.seed}")
     if run.seeds > 1:
         title += f" (spread over seeds {run.seed} to {run.seed + run.seeds - 1})"
-    table = Table(title=title, caption=_caption(run))
+    rows = ok_rows_by_accuracy(results)
+    tied = tied_with_best(results)
+    table = Table(title=title, caption=_caption(run, marked=len(tied) > 1))
     table.add_column("model")
     table.add_column("family")
-    rows = ok_rows_by_accuracy(results)
-    titles, body = comparison_cells(rows)
+    titles, body = comparison_cells(rows, tied)
     for title_ in titles:
         table.add_column(title_, justify="right")
     for r, cells in zip(rows, body):
@@ -30,8 +31,8 @@ def comparison_table(results: Results) -> Table:
     return table
 
 
-def _caption(run: Run) -> str:
-    parts = [f"total wall time {wall_time_text(run)}"]
+def _caption(run: Run, marked: bool = False) -> str:
+    parts = [f"total wall time {wall_time_text(run)}"] + ([TIED_NOTE] if marked else [])
     if run.dataset.get("is_sample"):
         parts.insert(0, "SAMPLE DATA, not full MNIST")
     return "; ".join(parts)
