@@ -19,8 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="benchmark.py",
         description="Train and measure classical and deep models on handwritten digits (MNIST); "
         "write a results JSON (one row per model, written as each model finishes) and print a comparison table.\n"
-        "Other commands: 'benchmark.py report RESULTS.json' rebuilds reports; 'benchmark.py check' and\n"
-        "'benchmark.py baseline' compare a run with a committed baseline (each has its own --help).",
+        "Other commands: 'benchmark.py report RESULTS.json' rebuilds reports; 'benchmark.py robustness RUN_DIR'\n"
+        "scores a run's saved models on corrupted digits; 'benchmark.py curves' draws learning curves;\n"
+        "'benchmark.py check' and 'benchmark.py baseline'\n"
+        "compare a run with a committed baseline (each has its own --help).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"models:\n{models}\n\nprofiles:\n{profiles}\n\n"
         "data: --dataset mnist looks at --data, then $MNIST_PATH (a Keras mnist.npz or a folder of the four\n"
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where trained models are saved (default: models/)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out (default: the newest run under reports/); finished models are skipped")
+    parser.add_argument("--robustness", action="store_true",
+                        help="after training, score every model on the test set under all 18 corruptions at severity 3 "
+                             "(as 'benchmark.py robustness OUT_DIR' does)")
     parser.add_argument("--offline", action="store_true",
                         help="never try to download MNIST (go straight to the sample when it is not found)")
     return parser
@@ -68,6 +73,8 @@ SUBCOMMANDS = {
     "report": ("bench.report.cli", "main"),
     "check": ("bench.perfcheck.cli", "check_main"),
     "baseline": ("bench.perfcheck.cli", "baseline_main"),
+    "robustness": ("bench.robustness", "main"),
+    "curves": ("bench.curves", "main"),
 }
 
 
@@ -125,6 +132,14 @@ def run_main(argv) -> int:
                       f"continue with: python benchmark.py --resume --out {out_dir}[/yellow]")
         return EXIT_INTERRUPTED
 
+    if args.robustness and read_results(results_path).ok_rows():
+        from .robustness import RobustnessError, run_robustness
+
+        try:
+            run_robustness(out_dir, command=command.strip() + " (--robustness)",
+                           on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"))
+        except RobustnessError as e:
+            return fail(console, str(e))
     results = read_results(results_path)
     console.print(comparison_table(results))
     console.print(f"results: {results_path}")

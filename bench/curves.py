@@ -1,0 +1,219 @@
+"""Learning curves: `benchmark.py curves` trains each model on stratified subsets of growing size.
+
+Every (model, size) is one point, a flat dict in the results file's `curves` list, written
+atomically the moment it is measured; `--resume` skips finished points. A size is the
+number of training images before the validation split (10% of it, stratified, as in a
+profile), drawn from the whole MNIST training set; the test set is always the whole one.
+The networks keep the full profile's recipe but train for at least MIN_STEPS optimiser steps,
+so a 500-image set is not judged after 40 steps; the epochs used are in each point's settings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from . import environment, metrics
+from .data import DataError, load_dataset, stratified_subset
+from .registry import MODELS, PROFILES
+from .results import RESULTS_NAME, now, read_results, write_results
+from .schema import N_CLASSES, OK, Results, Run
+
+DEFAULT_SIZES = (500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
+DEFAULT_MODELS = ("hog-svm", "random-forest", "knn", "mlp", "lenet5")  # the five fastest
+PROFILE = "full"
+MIN_STEPS = 1000  # optimiser steps a network gets at least, whatever the size
+MIN_PER_CLASS = 10
+
+
+class CurvesError(ValueError):
+    """Sizes, models or the output folder cannot be used as asked."""
+
+
+def parse_sizes(text: str, available: int) -> list[int]:
+    """'500,1000' -> [500, 1000] (sorted, unique); one-line CurvesError naming a bad value."""
+    sizes = []
+    for part in (p.strip() for p in str(text).split(",") if p.strip()):
+        try:
+            n = int(part.replace("_", ""))
+        except ValueError:
+            raise CurvesError(f"--sizes: {part!r} is not a whole number") from None
+        if n < MIN_PER_CLASS * N_CLASSES:
+            raise CurvesError(f"--sizes: {n} is below {MIN_PER_CLASS} images per class ({MIN_PER_CLASS * N_CLASSES})")
+        if n > available:
+            raise CurvesError(f"--sizes: {n:,} is larger than the training set ({available:,} images)")
+        sizes.append(n)
+    if not sizes:
+        raise CurvesError("--sizes: give at least one size, e.g. 500,1000,5000")
+    return sorted(set(sizes))
+
+
+def scaled_settings(name: str, seed: int, n_train: int) -> dict:
+    """The full profile's settings of `name`, with a network's epochs raised to reach MIN_STEPS steps."""
+    spec = MODELS[name]
+    est = spec.build(PROFILE, seed)
+    params = est.get_params()
+    if "epochs" not in params:
+        return {}
+    steps_per_epoch = math.ceil(n_train / params["batch_size"])
+    return {"epochs": max(params["epochs"], math.ceil(MIN_STEPS / steps_per_epoch))}
+
+
+def subset(x, y, size: int, seed: int, val_fraction: float):
+    """A stratified subset of `size` images split into train and validation: (x_tr, y_tr, x_val, y_val)."""
+    x, y = stratified_subset(x, y, size, seed)
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=val_fraction, stratify=y, random_state=seed)
+    return x_tr, y_tr, x_val, y_val
+
+
+def measure_point(name: str, size: int, seed: int, pool, test) -> dict:
+    """Train `name` on a subset of `size` of pool (x, y) and score it on test (x, y): one curve point."""
+    x_tr, y_tr, x_val, y_val = subset(*pool, size, seed, PROFILES[PROFILE].val_fraction)
+    overrides = scaled_settings(name, seed, len(y_tr))
+    est = MODELS[name].build(PROFILE, seed).set_params(**overrides)
+    start = time.perf_counter()
+    est.fit(x_tr, y_tr, validation_data=(x_val, y_val))
+    train_seconds = time.perf_counter() - start
+    proba = est.predict_proba(test[0])
+    q = metrics.quality(test[1], proba)
+    history = est.training_history()
+    if history:  # the epochs a network actually ran (early stopping may end before the cap)
+        overrides = {**overrides, "epochs_run": [len(h["loss"]) for h in history]}
+    return {"model": name, "family": MODELS[name].family, "size": size, "n_train": int(len(y_tr)),
+            "n_val": int(len(y_val)), "seed": seed, "status": OK, "accuracy": q["accuracy"], "log_loss": q["log_loss"],
+            "ece": q["ece"], "train_seconds": train_seconds, "settings": overrides, "finished_at": now()}
+
+
+def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", data_path=None, download=True,
+               resume=False, command="", on_point=None) -> Path:
+    """Measure every (model, size) not already finished in out_dir; returns the results path."""
+    out_dir = Path(out_dir)
+    results_path = out_dir / RESULTS_NAME
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CurvesError(f"{out_dir}: is a file, not a folder (--out names the folder the curves go into)")
+    splits = load_dataset(dataset, seed=seed, val_fraction=PROFILES[PROFILE].val_fraction, train_size=None,
+                          test_size=None, path=data_path, download=download)
+    pool = (np.concatenate([splits.x_train, splits.x_val]), np.concatenate([splits.y_train, splits.y_val]))
+    sizes = parse_sizes(sizes_text, len(pool[1]))
+    if results_path.exists():
+        if not resume:
+            raise CurvesError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
+        results = read_results(results_path)
+        if results.run.dataset["fingerprint"] != splits.fingerprint or results.run.seed != seed:
+            raise CurvesError(f"{results_path}: cannot resume, it was made with another dataset or seed")
+    else:
+        results = Results(Run(command=command, profile=PROFILE, seed=seed, dataset=splits.describe(),
+                              environment=environment.describe(), started_at=now(),
+                              profile_settings=vars(PROFILES[PROFILE]), models_requested=list(model_names)))
+    start = time.perf_counter()
+    done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
+    todo = [(n, s) for s in sizes for n in model_names if (n, s) not in done]
+    for name, size in todo:
+        try:
+            point = measure_point(name, size, seed, pool, (splits.x_test, splits.y_test))
+        except Exception as e:  # one failing point must not lose the others
+            point = {"model": name, "family": MODELS[name].family, "size": size, "seed": seed, "status": "failed",
+                     "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(), "finished_at": now()}
+        results.curves = [p for p in results.curves if (p["model"], p["size"]) != (name, size)] + [point]
+        results.run.finished_at = now()
+        results.run.total_wall_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        write_results(results_path, results)
+        if on_point:
+            on_point(point)
+    return results_path
+
+
+def build_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="benchmark.py curves",
+        description="Learning curves: train each model on stratified subsets of the training set and score it on "
+                    "the whole test set; one point per model and size, written as each finishes.",
+        epilog="exit codes: 0 every point measured; 1 a point failed (the others are kept); 2 bad input; "
+               "130 interrupted (use --resume).")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS), metavar="A,B",
+                   help=f"comma-separated model names or 'all' (default: {','.join(DEFAULT_MODELS)})")
+    p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), metavar="N,M",
+                   help="training-set sizes before the 10%% validation split (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subsets and the training (default: 0)")
+    p.add_argument("--out", metavar="DIR", help="where results.json and the report go (default: reports/<time>-curves/)")
+    p.add_argument("--resume", action="store_true", help="continue the curves in --out; finished points are skipped")
+    p.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist")
+    p.add_argument("--data", metavar="PATH", help="data location as for the main command (default: $MNIST_PATH)")
+    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    return p
+
+
+def main(argv) -> int:
+    import shlex
+    from datetime import datetime
+
+    from .console import EXIT_FAILED, EXIT_INTERRUPTED, fail, make_console
+    from .registry import parse_model_names
+    from .results import ResultsError
+
+    args = build_parser().parse_args(argv)
+    console = make_console()
+    out_dir = Path(args.out or Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-curves")
+    command = "python benchmark.py curves " + " ".join(shlex.quote(a) for a in argv)
+
+    def show(p):
+        if p["status"] == OK:
+            console.print(f"{p['model']} on {p['size']:,} images: accuracy {p['accuracy']:.4f}, trained in "
+                          f"{p['train_seconds']:.1f} s" + (f" (epochs run {p['settings']['epochs_run']} of up to "
+                                                           f"{p['settings']['epochs']})" if p["settings"] else ""))
+        else:
+            console.print(f"[red]{p['model']} on {p['size']:,} images failed: {p['error']}[/red]")
+
+    try:
+        names = parse_model_names(args.models)
+        results_path = run_curves(names, args.sizes, seed=args.seed, out_dir=out_dir, dataset=args.dataset,
+                                  data_path=args.data, download=not args.offline, resume=args.resume,
+                                  command=command.strip(), on_point=show)
+    except (CurvesError, DataError, ResultsError, ValueError) as e:
+        return fail(console, str(e))
+    except KeyboardInterrupt:
+        console.print(f"\n[yellow]interrupted: finished points are kept; continue with: "
+                      f"python benchmark.py curves --resume --out {out_dir} (same --models and --sizes)[/yellow]")
+        return EXIT_INTERRUPTED
+    results = read_results(results_path)
+    console.print(curves_table(results))
+    console.print(f"results: {results_path} (wall time {results.run.total_wall_seconds:.0f} s)")
+    try:
+        from .report.build import build_reports
+
+        for path in build_reports(results_path):
+            console.print(f"report: {path}")
+    except Exception as e:  # the points are on disk
+        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
+                      f"python benchmark.py report {results_path}[/red]")
+    failed = [f"{p['model']}@{p['size']}" for p in results.curves if p["status"] != OK]
+    if failed:
+        return fail(console, f"point(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_FAILED)
+    return 0
+
+
+def curves_table(results: Results):
+    """Terminal table: accuracy per model (rows) and size (columns)."""
+    from rich.table import Table
+
+    points = {(p["model"], p["size"]): p for p in results.curves}
+    sizes = sorted({s for _, s in points})
+    table = Table(title="learning curves: test accuracy by training-set size")
+    table.add_column("model")
+    for s in sizes:
+        table.add_column(f"{s:,}", justify="right")
+    for name in dict.fromkeys(m for m, _ in points):
+        cells = []
+        for s in sizes:
+            p = points.get((name, s))
+            cells.append("-" if p is None else (f"{p['accuracy']:.2%}" if p["status"] == OK else "[red]failed[/red]"))
+        table.add_row(name, *cells)
+    return table

@@ -1,0 +1,164 @@
+"""Accuracy of a run's saved models on corrupted test images (MNIST-C style): `benchmark.py robustness RUN_DIR`.
+
+Each model the run saved is loaded (safely: skops allow-list, Keras safe mode), checked to
+be the model the run measured (its clean accuracy must equal the row's), and scored on the
+test set under every corruption. The result goes into the model's row (`Row.robustness`),
+written atomically as each model finishes, and the run's report is rebuilt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import corruptions
+from .registry import MODELS
+from .results import RESULTS_NAME, atomic_write_bytes, load_test_set, now, read_results, write_results
+from .schema import Row
+
+SAMPLES_NAME = "robustness_samples.npz"  # one image per corruption, for the report
+# A saved model must reproduce the accuracy the run recorded to within this (2 images in 1,000);
+# otherwise another run has overwritten it and its numbers would be about a different model.
+SAME_MODEL_TOLERANCE = 0.002
+
+
+class RobustnessError(ValueError):
+    """The run directory, its saved models or the corruption options cannot be used."""
+
+
+def corrupted_test_sets(x, y, names, severity, seed, mnist_c=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (images (N, 28, 28) uint8, labels (N,)): generated from x, y or taken from a loaded MNIST-C folder."""
+    if mnist_c is not None:
+        return {n: mnist_c[n] for n in names}
+    return {n: (corruptions.corrupt(x, n, severity, seed), y) for n in names}
+
+
+def load_saved_model(row: Row):
+    path = Path(row.model_path or "")
+    if not row.model_path or not path.is_file():
+        raise RobustnessError(f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})")
+    return MODELS[row.name].estimator_class.load(path)
+
+
+def measure_model(est, row: Row, clean, sets: dict) -> dict:
+    """The row's robustness entry: clean accuracy, accuracy per corruption, their mean and the relative drop."""
+    x_clean, y_clean = clean
+    clean_accuracy = float((est.predict(x_clean) == y_clean).mean())
+    if abs(clean_accuracy - row.metrics["accuracy"]) > SAME_MODEL_TOLERANCE:
+        raise RobustnessError(
+            f"{row.model_path}: gives {clean_accuracy:.4f} on the run's test set, the run recorded "
+            f"{row.metrics['accuracy']:.4f}; the file was overwritten by another run (use one --models-dir per run)")
+    accuracy = {name: float((est.predict(x) == y).mean()) for name, (x, y) in sets.items()}
+    mean = float(np.mean(list(accuracy.values())))
+    return {"clean_accuracy": clean_accuracy, "accuracy": accuracy, "mean_accuracy": mean,
+            "relative_drop": 1 - mean / clean_accuracy if clean_accuracy else None}
+
+
+def run_robustness(run_dir, names=None, severity=corruptions.DEFAULT_SEVERITY, seed=0, mnist_c_path=None,
+                   models=None, command="", on_model=None) -> Path:
+    """Measure every saved model of the run in run_dir under the corruptions `names` (None: all); returns results path.
+
+    models: which of the run's models (None: every ok row). on_model(name, entry) is called after each.
+    """
+    run_dir = Path(run_dir)
+    results_path = run_dir / RESULTS_NAME
+    if not run_dir.is_dir():
+        raise RobustnessError(f"{run_dir}: no such run directory")
+    if not results_path.is_file():
+        raise RobustnessError(f"{run_dir}: holds no {RESULTS_NAME}; give the folder a run wrote (its --out)")
+    results = read_results(results_path)
+    rows = [r for r in results.ok_rows() if models is None or r.name in models]
+    if models is not None and (missing := sorted(set(models) - {r.name for r in rows})):
+        raise RobustnessError(f"{run_dir}: has no measured model {', '.join(missing)}")
+    if not rows:
+        raise RobustnessError(f"{run_dir}: has no measured models to test (run python benchmark.py first)")
+    if severity not in corruptions.SEVERITIES:
+        raise RobustnessError(f"severity {severity} is out of range; choose 1 to 5")
+    names = corruptions.parse_corruption_names(names) if not isinstance(names, list) else names
+    test_set = load_test_set(run_dir / "test_set.npz")
+    if test_set is None:
+        raise RobustnessError(f"{run_dir / 'test_set.npz'}: missing; the run's test images are needed")
+    x, y = test_set
+    mnist_c = corruptions.load_mnist_c(mnist_c_path, names) if mnist_c_path else None
+    if mnist_c and (n := len(next(iter(mnist_c.values()))[1])) != len(y):
+        raise RobustnessError(f"{mnist_c_path}: holds {n:,} test images per corruption, the run tested on {len(y):,}; "
+                              "MNIST-C goes with a run on the whole MNIST test set (profile full)")
+    sets = corrupted_test_sets(x, y, names, severity, seed, mnist_c)
+    _save_samples(run_dir / SAMPLES_NAME, x, sets)
+    source = f"MNIST-C files from {mnist_c_path}" if mnist_c_path else "generated by bench.corruptions (MNIST-C style)"
+    for row in rows:
+        est = load_saved_model(row)
+        entry = measure_model(est, row, (x, y), sets)
+        row.robustness = {**entry, "severity": None if mnist_c_path else severity, "seed": None if mnist_c_path else seed,
+                          "source": source, "n_test": int(len(next(iter(sets.values()))[1])), "command": command,
+                          "finished_at": now()}
+        write_results(results_path, results)  # each model's numbers are safe as soon as they exist
+        if on_model:
+            on_model(row.name, row.robustness)
+    return results_path
+
+
+def _save_samples(path: Path, x, sets: dict) -> None:
+    import io
+
+    images = np.stack([x[0], *[imgs[0] for imgs, _ in sets.values()]])
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=images, names=np.array(["clean", *sets]))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def build_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="benchmark.py robustness",
+        description="Score the models a run saved on its test images under MNIST-C style corruptions; the numbers go "
+                    "into the run's results.json and report.",
+        epilog="corruptions: " + ", ".join(corruptions.CORRUPTIONS) + "\nexit codes: 0 done; 2 bad input.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the folder a run wrote (its --out), with results.json")
+    p.add_argument("--corruptions", default="all", metavar="A,B", help="comma-separated corruptions, or 'all' (default)")
+    p.add_argument("--severity", type=int, default=corruptions.DEFAULT_SEVERITY,
+                   help=f"1 (mild) to 5 (harsh); {corruptions.DEFAULT_SEVERITY} is MNIST-C's level (default)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions' randomness (default: 0)")
+    p.add_argument("--models", metavar="A,B", help="which of the run's models (default: every measured one)")
+    p.add_argument("--data", metavar="MNIST_C_DIR",
+                   help="use the released MNIST-C (a folder of <corruption>/test_images.npy and test_labels.npy) "
+                        "instead of generating the corruptions")
+    return p
+
+
+def main(argv) -> int:
+    import shlex
+    import time
+
+    from .console import fail, make_console
+    from .data import DataError
+    from .results import ResultsError
+
+    args = build_parser().parse_args(argv)
+    console = make_console()
+    command = "python benchmark.py robustness " + " ".join(shlex.quote(a) for a in argv)
+    start = time.perf_counter()
+
+    def show(name, entry):
+        console.print(f"{name}: clean {entry['clean_accuracy']:.4f}, mean over corruptions {entry['mean_accuracy']:.4f} "
+                      f"({100 * entry['relative_drop']:.1f}% lower), {time.perf_counter() - start:.0f} s so far")
+
+    try:
+        names = corruptions.parse_corruption_names(args.corruptions)
+        models = args.models.split(",") if args.models else None
+        results_path = run_robustness(args.run_dir, names, args.severity, args.seed, args.data, models,
+                                      command=command, on_model=show)
+    except (RobustnessError, DataError, ResultsError, ValueError) as e:
+        return fail(console, str(e))
+    console.print(f"robustness of every model measured in {time.perf_counter() - start:.0f} s; results: {results_path}")
+    try:
+        from .report.build import build_reports
+
+        for path in build_reports(results_path):
+            console.print(f"report: {path}")
+    except Exception as e:  # the numbers are on disk; the report can be rebuilt
+        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
+                      f"python benchmark.py report {results_path}[/red]")
+    return 0

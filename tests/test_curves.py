@@ -1,0 +1,67 @@
+"""`benchmark.py curves`: one point per model and training-set size, written as each finishes, resumable."""
+
+import pytest
+
+from bench.curves import CurvesError, parse_sizes, scaled_settings
+from bench.results import read_results
+from conftest import bench
+
+SAMPLE = ["--dataset", "mnist-sample"]
+
+
+def test_sizes_are_parsed_sorted_and_checked():
+    assert parse_sizes("1000, 500,1000", 4000) == [500, 1000]
+    for text, message in [("50", "below 10 images per class"), ("5000", r"larger than the training set \(4,000"),
+                          ("500,x", "'x' is not a whole number"), ("", "at least one size")]:
+        with pytest.raises(CurvesError, match=message):
+            parse_sizes(text, 4000)
+
+
+def test_networks_get_at_least_a_thousand_steps_and_classical_models_nothing():
+    assert scaled_settings("mlp", 0, 450) == {"epochs": 250}  # batch 128: 4 steps per epoch
+    assert scaled_settings("mlp", 0, 54_000) == {"epochs": 30}  # the full profile's own cap
+    assert scaled_settings("knn", 0, 450) == {}
+
+
+@pytest.fixture(scope="module")
+def curves_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("curves")
+    proc = bench("curves", *SAMPLE, "--models", "knn,random-forest,mlp", "--sizes", "200,500", "--out", str(out))
+    return out, proc
+
+
+def test_every_point_is_a_row_in_the_results_file(curves_run):
+    out, proc = curves_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = read_results(out / "results.json")
+    points = {(p["model"], p["size"]): p for p in results.curves}
+    assert set(points) == {(m, s) for m in ("knn", "random-forest", "mlp") for s in (200, 500)}
+    for (model, size), p in points.items():
+        assert p["status"] == "ok" and p["n_train"] + p["n_val"] == size and 0.5 < p["accuracy"] <= 1
+    assert points[("mlp", 200)]["settings"]["epochs"] == 500  # 180 images, batch 128: 2 steps per epoch
+    assert 1 <= points[("mlp", 200)]["settings"]["epochs_run"][0] <= 500
+    assert results.models == {}
+    report = (out / "report.md").read_text()
+    assert "## Learning curves" in report and (out / "figures" / "learning_curves.png").is_file()
+
+
+def test_resume_trains_only_the_missing_points(curves_run):
+    out, _ = curves_run
+    before = {(p["model"], p["size"]): p["finished_at"] for p in read_results(out / "results.json").curves}
+    proc = bench("curves", *SAMPLE, "--models", "knn,random-forest,mlp", "--sizes", "200,500,1000", "--out", str(out),
+                 "--resume")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = {(p["model"], p["size"]): p["finished_at"] for p in read_results(out / "results.json").curves}
+    assert {k: after[k] for k in before} == before
+    assert set(after) - set(before) == {("knn", 1000), ("random-forest", 1000), ("mlp", 1000)}
+
+
+def test_an_existing_folder_needs_resume_and_bad_sizes_are_one_line(curves_run):
+    out, _ = curves_run
+    before = (out / "results.json").read_bytes()
+    for args, message in [(["--sizes", "200", "--out", str(out)], "pass --resume"), (["--sizes", "20"], "below 10 images per class"),
+                          (["--sizes", "9000"], "larger than the training set")]:
+        proc = bench("curves", *SAMPLE, "--models", "knn", *args)
+        assert proc.returncode == 2 and message in proc.stdout, proc.stdout
+        assert "Traceback" not in proc.stdout + proc.stderr
+    assert (out / "results.json").read_bytes() == before
