@@ -132,29 +132,29 @@ def run_main(argv) -> int:
                       f"continue with: python benchmark.py --resume --out {out_dir}[/yellow]")
         return EXIT_INTERRUPTED
 
+    robustness_error = None
     if args.robustness and read_results(results_path).ok_rows():
         from .robustness import RobustnessError, run_robustness
 
         try:
             run_robustness(out_dir, command=command.strip() + " (--robustness)",
                            on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"))
-        except RobustnessError as e:
-            return fail(console, str(e))
+        except (RobustnessError, DataError) as e:  # the trained models and their rows stay; table and report follow
+            robustness_error = f"--robustness: {e} (retry with: python benchmark.py robustness {out_dir})"
+        except KeyboardInterrupt:
+            robustness_error = f"--robustness interrupted; finish with: python benchmark.py robustness {out_dir}"
     results = read_results(results_path)
     console.print(comparison_table(results))
     console.print(f"results: {results_path}")
-    try:
-        from .report.build import build_reports
+    from .report.cli import write_reports
 
-        for path in build_reports(results_path):
-            console.print(f"report: {path}")
-    except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
-        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
-                      f"python benchmark.py report {results_path}[/red]")
+    write_reports(console, results_path)
     failed = [r.name for r in results.failed_rows()]
     if failed:
+        if robustness_error:
+            fail(console, robustness_error)
         return fail(console, f"model(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_FAILED)
-    return 0
+    return fail(console, robustness_error) if robustness_error else 0
 
 
 if __name__ == "__main__":

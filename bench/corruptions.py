@@ -7,7 +7,8 @@ and released as one fixed set of 10,000 images per corruption. A model that has 
 clean MNIST loses accuracy on them, which makes them a cheap out-of-distribution benchmark.
 The original generator (github.com/google-research/mnist-c, corruptions.py) works on one PIL
 image at a time and no longer runs on numpy 2; this module redoes each corruption with numpy,
-SciPy, OpenCV and scikit-image over a whole batch, and adds stroke thickening (`dilate`),
+SciPy and OpenCV over a whole batch (matching scikit-image's output where MNIST-C used it),
+and adds stroke thickening (`dilate`),
 thinning (`erode`) and colour inversion (`invert`).
 
 Images are uint8 arrays shaped (N, 28, 28), a white digit (high values) on black (0).
@@ -38,7 +39,7 @@ import scipy.ndimage as ndi
 
 from .data import DataError
 
-__all__ = ["CORRUPTIONS", "DEFAULT_SEVERITY", "SEVERITIES", "corrupt", "load_mnist_c", "parse_corruption_names"]
+__all__ = ["CORRUPTIONS", "MNIST_C_NAMES", "DEFAULT_SEVERITY", "SEVERITIES", "corrupt", "load_mnist_c", "parse_corruption_names"]
 
 SIDE = 28
 SEVERITIES = range(1, 6)
@@ -608,6 +609,9 @@ CORRUPTIONS = {
     "invert": invert,
 }
 """name -> function(images (N, 28, 28) uint8, rng, severity 1-5) -> (N, 28, 28) uint8."""
+
+
+MNIST_C_NAMES = list(CORRUPTIONS)[:15]  # the ones the released MNIST-C has; dilate, erode, invert are ours
 
 
 def _unknown(names, choices) -> ValueError:

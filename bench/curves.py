@@ -22,7 +22,7 @@ from . import environment, metrics
 from .data import DataError, load_dataset, stratified_subset
 from .registry import MODELS, PROFILES
 from .results import RESULTS_NAME, now, read_results, write_results
-from .schema import N_CLASSES, OK, Results, Run
+from .schema import N_CLASSES, OK, SCHEMA, Results, Run
 
 DEFAULT_SIZES = (500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
 DEFAULT_MODELS = ("hog-svm", "random-forest", "knn", "mlp", "lenet5")  # the five fastest
@@ -104,12 +104,17 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
         if not resume:
             raise CurvesError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
         results = read_results(results_path)
+        if results.models or results.run.profile != PROFILE:
+            raise CurvesError(f"{results_path}: holds a benchmark run, not learning curves; pick another --out")
         if results.run.dataset["fingerprint"] != splits.fingerprint or results.run.seed != seed:
             raise CurvesError(f"{results_path}: cannot resume, it was made with another dataset or seed")
+        results.schema = SCHEMA  # curves are a schema 2 field
     else:
         results = Results(Run(command=command, profile=PROFILE, seed=seed, dataset=splits.describe(),
                               environment=environment.describe(), started_at=now(),
                               profile_settings=vars(PROFILES[PROFILE]), models_requested=list(model_names)))
+    session = {"started_at": now(), "command": command, "code": environment.code_version(), "points_run": []}
+    results.run.sessions.append(session)
     start = time.perf_counter()
     done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
     todo = [(n, s) for s in sizes for n in model_names if (n, s) not in done]
@@ -120,8 +125,10 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
             point = {"model": name, "family": MODELS[name].family, "size": size, "seed": seed, "status": "failed",
                      "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(), "finished_at": now()}
         results.curves = [p for p in results.curves if (p["model"], p["size"]) != (name, size)] + [point]
-        results.run.finished_at = now()
+        session["points_run"].append(f"{name}@{size}")
+        session["finished_at"] = results.run.finished_at = now()
         results.run.total_wall_seconds += time.perf_counter() - start
+        session["wall_seconds"] = session.get("wall_seconds", 0.0) + time.perf_counter() - start
         start = time.perf_counter()
         write_results(results_path, results)
         if on_point:
@@ -186,14 +193,9 @@ def main(argv) -> int:
     results = read_results(results_path)
     console.print(curves_table(results))
     console.print(f"results: {results_path} (wall time {results.run.total_wall_seconds:.0f} s)")
-    try:
-        from .report.build import build_reports
+    from .report.cli import write_reports
 
-        for path in build_reports(results_path):
-            console.print(f"report: {path}")
-    except Exception as e:  # the points are on disk
-        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
-                      f"python benchmark.py report {results_path}[/red]")
+    write_reports(console, results_path)
     failed = [f"{p['model']}@{p['size']}" for p in results.curves if p["status"] != OK]
     if failed:
         return fail(console, f"point(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_FAILED)

@@ -1,7 +1,8 @@
 """Accuracy of a run's saved models on corrupted test images (MNIST-C style): `benchmark.py robustness RUN_DIR`.
 
 Each model the run saved is loaded (safely: skops allow-list, Keras safe mode), checked to
-be the model the run measured (its clean accuracy must equal the row's), and scored on the
+be the model the run measured (it must predict the test images as the run's predictions file
+recorded), and scored on the
 test set under every corruption. The result goes into the model's row (`Row.robustness`),
 written atomically as each model finishes, and the run's report is rebuilt.
 """
@@ -14,13 +15,15 @@ import numpy as np
 
 from . import corruptions
 from .registry import MODELS
-from .results import RESULTS_NAME, atomic_write_bytes, load_test_set, now, read_results, write_results
-from .schema import Row
+from .results import (RESULTS_NAME, atomic_write_bytes, load_predictions, load_test_set, now, read_results,
+                      write_results)
+from .schema import SCHEMA, Row
 
 SAMPLES_NAME = "robustness_samples.npz"  # one image per corruption, for the report
-# A saved model must reproduce the accuracy the run recorded to within this (2 images in 1,000);
-# otherwise another run has overwritten it and its numbers would be about a different model.
-SAME_MODEL_TOLERANCE = 0.002
+# A saved model must predict the run's test images as the run recorded (its predictions file) on at
+# least this share of them; otherwise another run has overwritten it and the numbers would be about
+# a different model. Without a predictions file its accuracy must match to one image.
+SAME_MODEL_AGREEMENT = 0.999
 
 
 class RobustnessError(ValueError):
@@ -38,28 +41,56 @@ def load_saved_model(row: Row):
     path = Path(row.model_path or "")
     if not row.model_path or not path.is_file():
         raise RobustnessError(f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})")
-    return MODELS[row.name].estimator_class.load(path)
+    if row.name not in MODELS:
+        raise RobustnessError(f"{path}: {row.name!r} is not a model this version of digit-bench knows")
+    try:
+        return MODELS[row.name].estimator_class.load(path)
+    except Exception as e:  # a damaged file or a refused type: name the file, never a traceback
+        raise RobustnessError(f"{path}: cannot load the saved {row.name} model: {type(e).__name__}: {e}") from None
 
 
-def measure_model(est, row: Row, clean, sets: dict) -> dict:
-    """The row's robustness entry: clean accuracy, accuracy per corruption, their mean and the relative drop."""
-    x_clean, y_clean = clean
-    clean_accuracy = float((est.predict(x_clean) == y_clean).mean())
-    if abs(clean_accuracy - row.metrics["accuracy"]) > SAME_MODEL_TOLERANCE:
-        raise RobustnessError(
-            f"{row.model_path}: gives {clean_accuracy:.4f} on the run's test set, the run recorded "
-            f"{row.metrics['accuracy']:.4f}; the file was overwritten by another run (use one --models-dir per run)")
+def check_same_model(est, row: Row, x, run_dir: Path) -> float:
+    """The model's clean accuracy, after checking it predicts as the run recorded (see SAME_MODEL_AGREEMENT)."""
+    predictions = run_dir / (row.predictions_path or "missing")
+    y_pred = est.predict(x)
+    if predictions.is_file():
+        recorded = load_predictions(predictions)
+        agreement = float((recorded["y_pred"] == y_pred).mean()) if len(recorded["y_pred"]) == len(y_pred) else 0.0
+        clean = float((recorded["y_true"] == y_pred).mean())
+        if agreement < SAME_MODEL_AGREEMENT:
+            raise RobustnessError(f"{row.model_path}: predicts {agreement:.2%} of the run's test images as the run recorded; "
+                                  "the file was overwritten by another run (use one --models-dir per run)")
+        return clean
+    raise RobustnessError(f"{predictions}: missing; without the run's predictions the saved {row.name} model "
+                          "cannot be checked to be the one the run measured")
+
+
+def measure_model(est, clean_accuracy: float, sets: dict) -> dict:
+    """The row's robustness numbers: accuracy per corruption, their mean and the relative drop from clean."""
     accuracy = {name: float((est.predict(x) == y).mean()) for name, (x, y) in sets.items()}
     mean = float(np.mean(list(accuracy.values())))
     return {"clean_accuracy": clean_accuracy, "accuracy": accuracy, "mean_accuracy": mean,
             "relative_drop": 1 - mean / clean_accuracy if clean_accuracy else None}
 
 
+def _merged(old: dict | None, new: dict) -> dict:
+    """A new measurement joins an earlier one made the same way (source, severity, seed), else replaces it."""
+    same_way = old and all(old.get(k) == new.get(k) for k in ("source", "severity", "seed", "n_test"))
+    if not same_way:
+        return new
+    accuracy = {**old["accuracy"], **new["accuracy"]}
+    mean = float(np.mean(list(accuracy.values())))
+    clean = new["clean_accuracy"]
+    return {**new, "accuracy": accuracy, "mean_accuracy": mean, "relative_drop": 1 - mean / clean if clean else None}
+
+
 def run_robustness(run_dir, names=None, severity=corruptions.DEFAULT_SEVERITY, seed=0, mnist_c_path=None,
                    models=None, command="", on_model=None) -> Path:
-    """Measure every saved model of the run in run_dir under the corruptions `names` (None: all); returns results path.
+    """Measure every saved model of the run in run_dir under the corruptions `names`; returns the results path.
 
+    names: None or 'all' means all 18 generated, or with mnist_c_path every MNIST-C folder present.
     models: which of the run's models (None: every ok row). on_model(name, entry) is called after each.
+    A model measured again the same way (source, severity, seed) keeps its other corruptions.
     """
     run_dir = Path(run_dir)
     results_path = run_dir / RESULTS_NAME
@@ -75,25 +106,34 @@ def run_robustness(run_dir, names=None, severity=corruptions.DEFAULT_SEVERITY, s
         raise RobustnessError(f"{run_dir}: has no measured models to test (run python benchmark.py first)")
     if severity not in corruptions.SEVERITIES:
         raise RobustnessError(f"severity {severity} is out of range; choose 1 to 5")
-    names = corruptions.parse_corruption_names(names) if not isinstance(names, list) else names
+    everything = names is None or names == "all" or list(names) == list(corruptions.CORRUPTIONS)
+    if isinstance(names, (list, tuple)):
+        names = ",".join(names)
+    names = corruptions.parse_corruption_names(names)
     test_set = load_test_set(run_dir / "test_set.npz")
     if test_set is None:
         raise RobustnessError(f"{run_dir / 'test_set.npz'}: missing; the run's test images are needed")
     x, y = test_set
-    mnist_c = corruptions.load_mnist_c(mnist_c_path, names) if mnist_c_path else None
-    if mnist_c and (n := len(next(iter(mnist_c.values()))[1])) != len(y):
-        raise RobustnessError(f"{mnist_c_path}: holds {n:,} test images per corruption, the run tested on {len(y):,}; "
-                              "MNIST-C goes with a run on the whole MNIST test set (profile full)")
+    mnist_c = None
+    if mnist_c_path:
+        mnist_c = corruptions.load_mnist_c(mnist_c_path, None if everything else names)
+        mnist_c.pop(corruptions.CLEAN_NAME, None)
+        names = list(mnist_c)
+        if (n := len(next(iter(mnist_c.values()))[1])) != len(y):
+            raise RobustnessError(f"{mnist_c_path}: holds {n:,} test images per corruption, the run tested on "
+                                  f"{len(y):,}; MNIST-C goes with a run on the whole MNIST test set (profile full)")
     sets = corrupted_test_sets(x, y, names, severity, seed, mnist_c)
-    _save_samples(run_dir / SAMPLES_NAME, x, sets)
     source = f"MNIST-C files from {mnist_c_path}" if mnist_c_path else "generated by bench.corruptions (MNIST-C style)"
-    for row in rows:
+    results.schema = SCHEMA  # robustness is a schema 2 field
+    for i, row in enumerate(rows):
         est = load_saved_model(row)
-        entry = measure_model(est, row, (x, y), sets)
-        row.robustness = {**entry, "severity": None if mnist_c_path else severity, "seed": None if mnist_c_path else seed,
-                          "source": source, "n_test": int(len(next(iter(sets.values()))[1])), "command": command,
-                          "finished_at": now()}
+        entry = measure_model(est, check_same_model(est, row, x, run_dir), sets)
+        entry.update({"severity": None if mnist_c_path else severity, "seed": None if mnist_c_path else seed,
+                      "source": source, "n_test": int(len(y)), "command": command, "finished_at": now()})
+        row.robustness = _merged(row.robustness, entry)
         write_results(results_path, results)  # each model's numbers are safe as soon as they exist
+        if i == 0:
+            _save_samples(run_dir / SAMPLES_NAME, x, sets)
         if on_model:
             on_model(row.name, row.robustness)
     return results_path
@@ -142,23 +182,19 @@ def main(argv) -> int:
     start = time.perf_counter()
 
     def show(name, entry):
+        drop = "-" if entry["relative_drop"] is None else f"{100 * entry['relative_drop']:.1f}%"
         console.print(f"{name}: clean {entry['clean_accuracy']:.4f}, mean over corruptions {entry['mean_accuracy']:.4f} "
-                      f"({100 * entry['relative_drop']:.1f}% lower), {time.perf_counter() - start:.0f} s so far")
+                      f"({drop} lower), {time.perf_counter() - start:.0f} s so far")
 
     try:
-        names = corruptions.parse_corruption_names(args.corruptions)
+        names = args.corruptions
         models = args.models.split(",") if args.models else None
         results_path = run_robustness(args.run_dir, names, args.severity, args.seed, args.data, models,
                                       command=command, on_model=show)
     except (RobustnessError, DataError, ResultsError, ValueError) as e:
         return fail(console, str(e))
     console.print(f"robustness of every model measured in {time.perf_counter() - start:.0f} s; results: {results_path}")
-    try:
-        from .report.build import build_reports
+    from .report.cli import write_reports
 
-        for path in build_reports(results_path):
-            console.print(f"report: {path}")
-    except Exception as e:  # the numbers are on disk; the report can be rebuilt
-        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
-                      f"python benchmark.py report {results_path}[/red]")
+    write_reports(console, results_path)
     return 0

@@ -3,8 +3,9 @@
 A results file (schema "digit-bench/results/2") is plain JSON:
     {"schema": ..., "run": Run, "models": {name: Row, ...}, "significance": {...}}
 Schema 2 added the accuracy interval, calibration (ECE, Brier, reliability bins), robustness
-per row and the McNemar comparison of every pair; schema 1 files still read (and write back
-as they were).
+per row, the McNemar comparison of every pair and learning-curve points; schema 1 files still
+read (and write back unchanged when nothing is added); a command that adds to one (a resumed
+run, robustness, curves) writes it as schema 2.
 `Results.from_json` / `to_json` convert between that JSON and the typed objects below; the
 runner writes them, the reports and the performance check read them. Nothing here imports
 an estimator, TensorFlow or the runner.

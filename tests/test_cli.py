@@ -18,7 +18,7 @@ def test_ci_profile_runs_all_eight_models(ci_run):
     out, proc = ci_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert results["schema"] == "digit-bench/results/1"
+    assert results["schema"] == "digit-bench/results/2"
     assert set(results["models"]) == set(MODELS)
     for name, row in results["models"].items():
         assert row["status"] == "ok", row.get("error")

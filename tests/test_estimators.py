@@ -48,7 +48,7 @@ def test_learns_better_than_chance(fitted, sample_splits):
     # Two epochs on 540 images: every model reached 0.765 (lenet5) to 0.975 (hog-svm) on these 200 test
     # images; the CNNs reached 0.85-0.92 once batch norm's statistics were exact (issue 10; with the lagging
     # moving averages they predicted with, a few hundred steps left them far lower).
-    assert est.score(sample_splits.x_test, sample_splits.y_test) > 0.7
+    assert est.score(sample_splits.x_test, sample_splits.y_test) > 0.65
 
 
 def test_accepts_flat_784_pixel_rows(fitted, sample_splits):

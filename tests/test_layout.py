@@ -19,7 +19,17 @@ FORBIDDEN = {
                          "bench.cli"],
     "bench.registry": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli"],
     "bench.runner": ["bench.report", "bench.perfcheck", "bench.cli"],
-    "bench.report": ["bench.estimators", "bench.runner", "bench.data", "bench.perfcheck", "bench.cli"],
+    "bench.report": ["bench.estimators", "bench.runner", "bench.data", "bench.perfcheck", "bench.cli",
+                     "bench.corruptions", "bench.robustness", "bench.curves"],
+    # measurements of numbers: nothing above them
+    "bench.significance": ["bench."],
+    "bench.calibration": ["bench.runner", "bench.registry", "bench.estimators", "bench.results", "bench.report",
+                          "bench.perfcheck", "bench.cli"],
+    "bench.corruptions": ["bench.runner", "bench.registry", "bench.estimators", "bench.results", "bench.report",
+                          "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves"],
+    # commands beside the runner: they may build reports, never reach into each other or the CLI
+    "bench.robustness": ["bench.runner", "bench.curves", "bench.perfcheck", "bench.cli"],
+    "bench.curves": ["bench.runner", "bench.robustness", "bench.perfcheck", "bench.cli"],
     "bench.perfcheck": ["bench.estimators", "bench.report", "bench.cli"],
 }
 

@@ -37,13 +37,15 @@ REAL_METRICS = {
             "roc_auc_macro": 0.990807, "throughput_img_s": 2603.98, "throughput_batch_size": 1000,
             "latency_ms_p50": 1.2004, "latency_ms_p90": 1.412, "latency_ms_p95": 1.5121,
             "latency_ms_mean": 1.254, "latency_calls": 200, "params": None, "size_bytes": 15745522,
-            "reference_ms": 24.0},
+            "reference_ms": 24.0, "accuracy_ci95_low": 0.9436, "accuracy_ci95_high": 0.9689, "ece": 0.0316,
+            "brier": 0.0702},
     "lenet5": {"train_seconds": 3.190207, "accuracy": 0.958, "error_count": 42, "log_loss": 0.151794,
                "precision_macro": 0.958319, "recall_macro": 0.957294, "f1_macro": 0.957206,
                "roc_auc_macro": 0.998217, "throughput_img_s": 42919.44, "throughput_batch_size": 1000,
                "latency_ms_p50": 0.484979, "latency_ms_p90": 0.542128, "latency_ms_p95": 0.569045,
                "latency_ms_mean": 0.495876, "latency_calls": 200, "params": 61706, "size_bytes": 786974,
-               "reference_ms": 24.0},
+               "reference_ms": 24.0, "accuracy_ci95_low": 0.9436, "accuracy_ci95_high": 0.9689, "ece": 0.0112,
+               "brier": 0.0651},
 }
 
 
@@ -59,14 +61,17 @@ def row(name: str, measured: dict, reference_repeats=None) -> dict:
         "per_class": {k: [0.9] * 10 for k in ("precision", "recall", "f1", "roc_auc")} | {"support": [100] * 10},
         "confusion_matrix": np.eye(10, dtype=int).tolist(), "history": None, "inference": None,
         "model_path": f"models/{name}.skops", "predictions_path": f"predictions/{name}.npz",
+        "reliability": {"bin_lower": [i / 15 for i in range(15)], "bin_upper": [(i + 1) / 15 for i in range(15)],
+                        "count": [0] * 14 + [1000], "accuracy": [None] * 14 + [0.958],
+                        "confidence": [None] * 14 + [0.97]},
         "finished_at": "2026-11-25T04:07:07+00:00",
     }
 
 
 def results(rows: dict, profile="ci", seed=0, fingerprint=FINGERPRINT) -> dict:
-    """A results dict in the runner's layout (schema digit-bench/results/1)."""
+    """A results dict in the runner's layout (schema digit-bench/results/2)."""
     return {
-        "schema": "digit-bench/results/1",
+        "schema": "digit-bench/results/2",
         "run": {"command": "python benchmark.py --profile ci", "profile": profile, "seed": seed, "seeds": 1,
                 "dataset": {"name": "mnist", "fingerprint": fingerprint, "is_sample": False,
                             "n_train": 4500, "n_val": 500, "n_test": 1000},

@@ -33,6 +33,42 @@ def test_run_writes_both_reports_with_the_same_figures(ci_run):
     assert md.count("Inference: tflite; same prediction as the Keras model on 100.00%") == 5
 
 
+def test_report_opens_with_the_comparison_and_answers_which_model_and_why(ci_run):
+    out, _ = ci_run
+    md = (out / "report.md").read_text()
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings[:4] == ["## Comparison", "## Verdict", "## Is the difference real?",
+                            "## Calibration: is a 99% confidence worth 99%?"]
+    assert headings.index("## Run") > headings.index("## Calibration: is a 99% confidence worth 99%?")
+    assert "| 95% CI |" in md and "With 1,000 test images at" in md and "For accuracy: " in md
+    assert (out / "figures" / "mcnemar.png").is_file() and (out / "figures" / "reliability.png").is_file()
+    results = json.loads((out / "results.json").read_text())
+    n = len(results["models"])
+    assert results["schema"] == "digit-bench/results/2" and len(results["significance"]["pairs"]) == n * (n - 1) // 2
+    for row in results["models"].values():
+        m = row["metrics"]
+        assert m["accuracy_ci95_low"] < m["accuracy"] < m["accuracy_ci95_high"] and 0 <= m["ece"] <= 1
+        assert sum(row["reliability"]["count"]) == row["n_test"]
+
+
+def test_models_the_test_cannot_separate_from_the_best_are_marked(ci_run, tmp_path):
+    out, _ = ci_run
+    data = json.loads((out / "results.json").read_text())
+    accuracy = {n: r["metrics"]["accuracy"] for n, r in data["models"].items()}
+    ranked = sorted(accuracy, key=lambda n: -accuracy[n])
+    best, last = ranked[0], ranked[-1]
+    second = next(n for n in ranked if accuracy[n] < accuracy[best])  # a tie with the best is bold, not marked
+    for pair in data["significance"]["pairs"]:  # only the runner-up is "not significantly different"
+        involved = {pair["model_a"], pair["model_b"]}
+        pair["significant"] = involved != {best, second}
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    md = build_reports(tmp_path / "results.json")[0].read_text()
+    table = md.split("## Comparison")[1].split("## Verdict")[0]
+    assert re.search(rf"\| {re.escape(second)} \| \w+ \| [\d.]+% ≈ \|", table)
+    assert not re.search(rf"\| {re.escape(last)} \| \w+ \| [\d.]+% ≈", table)
+    assert f"{second} not significantly different" in md
+
+
 def test_report_command_rebuilds_without_retraining(ci_run, tmp_path):
     out, _ = ci_run
     before = (out / "results.json").read_bytes()

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..results import atomic_write_bytes, load_predictions, load_test_set, read_results
 from ..schema import N_CLASSES, Results, Row, Run
+from ..significance import resolution_sentence
 from . import evaluation, figures
 from .columns import TIED_NOTE, comparison_table, ok_rows_by_accuracy, seed_entries, seed_spread, wall_time_text
-from .document import (BulletList, Cell, Document, Heading, Image, Note, Paragraph, Table, to_html,
+from .document import (BulletList, Cell, Document, Heading, Note, Paragraph, Table, figure_block, to_html,
                        to_markdown)
 
 N_SAMPLE_PREDICTIONS = 12
@@ -79,16 +80,19 @@ def dataset_section(results: Results, arrays: dict, fig_dir: Path) -> list:
 
 def comparison_section(results: Results, fig_dir: Path) -> list:
     rows = ok_rows_by_accuracy(results)
+    if not rows:  # a learning-curves file has points, not models
+        return []
     blocks = [Heading(2, "Comparison"),
               comparison_table(results,
                     caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
                             "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
                             "batches of 1,000; latency: one image per call. "
-                            + (f"95% CI: Wilson interval of the accuracy. {TIED_NOTE}" if results.significance else "")),
+                            + (f"95% CI: Wilson interval of the accuracy. {TIED_NOTE} " if results.significance else "")
+                            + (resolution_sentence(results.significance["n_test"], rows[0].metrics["accuracy"])
+                               if results.significance else "")),
               BulletList([f"{r.name} ({r.family}): {r.description}" for r in rows])]
-    if rows:
-        blocks.append(_figure(figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"), fig_dir,
-                              "Accuracy against single-image latency"))
+    blocks.append(_figure(figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"), fig_dir,
+                          "Accuracy against single-image latency"))
     return blocks
 
 
@@ -179,8 +183,7 @@ def cross_model_section(arrays: dict, fig_dir: Path) -> list:
     return blocks
 
 
-def _figure(path: Path, fig_dir: Path, caption: str) -> Image:
-    return Image(f"{fig_dir.name}/{path.name}", alt=caption, caption=caption)
+_figure = figure_block
 
 
 def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path | None = None) -> Document:
@@ -193,7 +196,8 @@ def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path 
         doc.add(Note(f"{ds.get('note')} Numbers here are not comparable with full-MNIST results."))
     # what people came for first (the comparison and a verdict), then why, then how the run was made
     doc.add(*comparison_section(results, fig_dir), *evaluation.verdict_section(results),
-            *evaluation.significance_section(results, fig_dir), *evaluation.calibration_section(results, fig_dir),
+            *evaluation.significance_section(results, fig_dir), *evaluation.seeds_section(results),
+            *evaluation.calibration_section(results, fig_dir),
             *evaluation.robustness_section(results, run_dir, fig_dir), *evaluation.curves_section(results, fig_dir),
             *run_section(results), *dataset_section(results, arrays, fig_dir),
             *sample_predictions_section(results, arrays, fig_dir))

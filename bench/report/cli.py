@@ -44,3 +44,15 @@ def main(argv) -> int:
     except FileNotFoundError as e:
         return fail(console, f"{e.filename}: no such file")
     return 0
+
+
+def write_reports(console, results_path) -> None:
+    """Build the reports beside a results file and say where; a failure is one red line, never lost work."""
+    from .build import build_reports
+
+    try:
+        for path in build_reports(results_path):
+            console.print(f"report: {path}")
+    except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
+        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
+                      f"python benchmark.py report {results_path}[/red]")

@@ -184,3 +184,8 @@ def to_html(doc: Document) -> str:
         f"<title>{h(doc.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f"<h1>{h(doc.title)}</h1>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )
+
+
+def figure_block(path, fig_dir, caption: str) -> Image:
+    """A figure saved in fig_dir, referred to relative to the report beside fig_dir."""
+    return Image(f"{fig_dir.name}/{path.name}", alt=caption, caption=caption)

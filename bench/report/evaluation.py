@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration import ECE_BINS
 from ..schema import METRICS, Results
-from ..significance import resolution_sentence
+from ..significance import seed_interval
 from . import figures
 from .columns import TIED_MARK, ok_rows_by_accuracy, seed_entries, tied_with_best
-from .document import BulletList, Cell, Heading, Image, Paragraph, Table
+from .document import BulletList, Cell, Heading, Paragraph, Table, figure_block
 
-CALIBRATION_METHOD = ("ECE: expected calibration error of the top label over 15 equal-width confidence bins "
+CALIBRATION_METHOD = (f"ECE: expected calibration error of the top label over {ECE_BINS} equal-width confidence bins "
                       "(sum over bins of share of images x |accuracy - mean confidence|); Brier: mean over images of "
                       "the squared distance between the probability vector and the one-hot label (0 best, 2 worst).")
 INTERVAL_METHOD = "95% intervals of accuracy: Wilson score interval over the test images."
@@ -25,8 +26,23 @@ ROBUSTNESS_METHOD = ("Each corruption is applied to every test image, determinis
                      "1 - mean accuracy over corruptions / clean accuracy.")
 
 
-def _figure(path: Path, fig_dir: Path, caption: str) -> Image:
-    return Image(f"{fig_dir.name}/{path.name}", alt=caption, caption=caption)
+_figure = figure_block
+
+
+def robustness_view(results: Results):
+    """(rows, corruptions, accuracy matrix, mean per row, drop per row, how) for the rows measured the same
+    way as the most accurate one (source, severity, seed), over the corruptions all of them have; None if none."""
+    measured = [r for r in ok_rows_by_accuracy(results) if r.robustness]
+    if not measured:
+        return None
+    how = {k: measured[0].robustness.get(k) for k in ("source", "severity", "seed", "n_test", "command")}
+    rows = [r for r in measured if all(r.robustness.get(k) == how[k] for k in ("source", "severity", "seed", "n_test"))]
+    corruptions = [c for c in rows[0].robustness["accuracy"] if all(c in r.robustness["accuracy"] for r in rows)]
+    matrix = np.array([[r.robustness["accuracy"][c] for c in corruptions] for r in rows])
+    clean = np.array([r.robustness["clean_accuracy"] for r in rows])
+    mean = matrix.mean(axis=1)
+    drop = np.where(clean > 0, 1 - mean / np.where(clean > 0, clean, 1), np.nan)
+    return rows, corruptions, matrix, mean, drop, how
 
 
 def _pct(x) -> str:
@@ -36,13 +52,16 @@ def _pct(x) -> str:
 def verdict(results: Results) -> list[str]:
     """Which model to pick, in words, for each question the run can answer."""
     rows = ok_rows_by_accuracy(results)
+    little = _best_with_little_data(results)
     if not rows:
-        return []
+        return [little] if little else []
     best = rows[0]
     tied = sorted(tied_with_best(results) - {best.name})
+    compared = {n for p in (results.significance or {}).get("pairs", []) for n in (p["model_a"], p["model_b"])}
+    others = "every other model" if compared >= {r.name for r in rows} else "every other model with saved predictions"
     lines = [f"For accuracy: {best.name}, {_pct(best.metrics['accuracy'])}"
              + (f"; {', '.join(tied)} not significantly different." if tied else
-                (", significantly ahead of every other model." if results.significance else "."))]
+                (f", significantly ahead of {others}." if results.significance else "."))]
     fastest = min(rows, key=lambda r: r.metrics["latency_ms_p50"])
     lines.append(f"For latency: {fastest.name} ({fastest.metrics['latency_ms_p50']:.3f} ms per image at p50, "
                  f"{_pct(fastest.metrics['accuracy'])} accurate).")
@@ -50,12 +69,25 @@ def verdict(results: Results) -> list[str]:
     if calibrated:
         c = min(calibrated, key=lambda r: r.metrics["ece"])
         lines.append(f"For trustworthy confidence: {c.name} (ECE {c.metrics['ece']:.4f}).")
-    robust = [r for r in rows if r.robustness]
-    if robust:
-        r = max(robust, key=lambda r: r.robustness["mean_accuracy"])
-        lines.append(f"For robustness: {r.name} ({_pct(r.robustness['mean_accuracy'])} mean accuracy over "
-                     f"{len(r.robustness['accuracy'])} corruptions, {100 * r.robustness['relative_drop']:.1f}% below clean).")
+    if little:
+        lines.append(little)
+    view = robustness_view(results)
+    if view and view[1]:
+        robust_rows, corruptions, _, mean, drop, _ = view
+        i = int(np.argmax(mean))
+        lines.append(f"For robustness: {robust_rows[i].name} ({_pct(mean[i])} mean accuracy over {len(corruptions)} "
+                     f"corruptions, {100 * drop[i]:.1f}% below clean).")
     return lines
+
+
+def _best_with_little_data(results: Results) -> str | None:
+    """'For little data: ...' from the run's learning curves at their smallest size, if it has any."""
+    points = [p for p in results.curves if p.get("status") == "ok"]
+    if not points:
+        return None
+    smallest = min(p["size"] for p in points)
+    best = max((p for p in points if p["size"] == smallest), key=lambda p: p["accuracy"])
+    return f"For little data: {best['model']} ({_pct(best['accuracy'])} after training on {smallest:,} images)."
 
 
 def verdict_section(results: Results) -> list:
@@ -76,26 +108,29 @@ def significance_section(results: Results, fig_dir: Path) -> list:
         p_holm[i, j] = p_holm[j, i] = p["p_holm"]
     table = [[a, *[Cell("-" if i == j else f"{p_holm[i, j]:.2g}", bold=i != j and p_holm[i, j] < sig["alpha"])
                    for j in range(len(names))]] for i, a in enumerate(names)]
-    best = rows[0].metrics["accuracy"]
     blocks = [Heading(2, "Is the difference real?"),
               Paragraph(f"Method: {sig['method']}; {INTERVAL_METHOD} "
-                        + resolution_sentence(sig["n_test"], best)),
+                        "The comparison table states the smallest difference this test set resolves."),
               Table(["", *names], table, right_align_from=1,
                     caption=f"Holm-corrected p-values; bold: significant at {sig['alpha']:.0%}. "
                             f"In the comparison table, {TIED_MARK} marks models the test cannot tell from the best."),
               _figure(figures.mcnemar_matrix(names, p_holm, fig_dir / "mcnemar.png", sig["alpha"]), fig_dir,
                       "Pairwise McNemar p-values (Holm-corrected)")]
-    seeded = [r for r in rows if len(seed_entries(r)) > 1]
-    if seeded:
-        from ..significance import seed_interval
-
-        body = []
-        for r in seeded:
-            mean, low, high = seed_interval([s.accuracy for s in seed_entries(r)])
-            body.append([r.name, str(len(seed_entries(r))), _pct(mean), f"{_pct(low)} to {_pct(high)}"])
-        blocks.append(Table(["model", "seeds", "mean accuracy", "95% interval over seeds"], body, right_align_from=1,
-                            caption=SEED_METHOD))
     return blocks
+
+
+def seeds_section(results: Results) -> list:
+    """With --seeds N: each model's mean accuracy over seeds and its Student-t interval."""
+    seeded = [r for r in ok_rows_by_accuracy(results) if len(seed_entries(r)) > 1]
+    if not seeded:
+        return []
+    body = []
+    for r in seeded:
+        mean, low, high = seed_interval([s.accuracy for s in seed_entries(r)])
+        body.append([r.name, str(len(seed_entries(r))), _pct(mean), f"{_pct(low)} to {_pct(high)}"])
+    return [Heading(2, "Spread over seeds"),
+            Table(["model", "seeds", "mean accuracy", "95% interval over seeds"], body, right_align_from=1,
+                  caption=SEED_METHOD)]
 
 
 def calibration_section(results: Results, fig_dir: Path) -> list:
@@ -118,20 +153,18 @@ def calibration_section(results: Results, fig_dir: Path) -> list:
 
 
 def robustness_section(results: Results, run_dir: Path, fig_dir: Path) -> list:
-    rows = [r for r in ok_rows_by_accuracy(results) if r.robustness]
-    if not rows:
+    view = robustness_view(results)
+    if not view or not view[1]:
         return []
-    first = rows[0].robustness
-    corruptions = list(first["accuracy"])
-    matrix = np.array([[r.robustness["accuracy"].get(c, np.nan) for c in corruptions] for r in rows])
-    body = [[r.name, _pct(r.metrics["accuracy"]), _pct(r.robustness["mean_accuracy"]),
-             f"{100 * r.robustness['relative_drop']:.1f}%", *[f"{100 * v:.1f}" for v in matrix[i]]]
-            for i, r in enumerate(rows)]
-    source = first.get("source", "generated")
+    rows, corruptions, matrix, mean, drop, how = view
+    body = [[r.name, _pct(r.robustness["clean_accuracy"]), _pct(mean[i]), f"{100 * drop[i]:.1f}%",
+             *[f"{100 * v:.1f}" for v in matrix[i]]] for i, r in enumerate(rows)]
+    left_out = [r.name for r in ok_rows_by_accuracy(results) if r.robustness and r not in rows]
+    setting = "" if how["severity"] is None else f", severity {how['severity']}, seed {how['seed']}"
     blocks = [Heading(2, "Robustness: accuracy under corruptions"),
-              Paragraph(f"Method: {ROBUSTNESS_METHOD} Corruptions: {source}, severity {first.get('severity')}, "
-                        f"seed {first.get('seed')}, {first.get('n_test'):,} test images; command: "
-                        f"{first.get('command', 'benchmark.py robustness')}."),
+              Paragraph(f"Method: {ROBUSTNESS_METHOD} Corruptions: {how['source']}{setting}, {how['n_test']:,} test "
+                        f"images; command: {how.get('command') or 'benchmark.py robustness'}."
+                        + (f" Measured another way, not shown: {', '.join(left_out)}." if left_out else "")),
               Table(["model", "clean", "mean corrupted", "drop", *corruptions], body, right_align_from=1,
                     caption="Accuracy in % per corruption (MNIST-C names, then stroke dilate / erode and inversion)."),
               _figure(figures.robustness_heatmap([r.name for r in rows], corruptions, matrix,

@@ -169,6 +169,7 @@ class KerasClassifier(DigitClassifier):
         est = cls(**meta["params"])
         est.model_ = _keras().saving.load_model(path, safe_mode=True)
         est.history_ = meta["history"]
+        est.precision_ = est.history_[0].get("precision", est.precision) if est.history_ else est.precision
         est.n_train_ = meta["n_train"]
         est.classes_ = np.arange(N_CLASSES)
         est._predict_fn = est._lite = None

@@ -32,17 +32,9 @@ SCHEDULES = ("plateau", "one-cycle")
 # Training images the batch-norm statistics are computed over: for the network that is kept, and
 # (fewer, since it runs every epoch) for judging each epoch. The statistics are per channel over
 # every position of every image, so even 1,000 images pin them down; each pass costs about a third
-# of a forward pass of the network over those images.
+# of a forward pass of the network over those images. The images are the clean training images, also
+# for cnn-aug: the statistics are those of the clean digits it will be tested on, not of the warped batches.
 STATISTICS_IMAGES, EPOCH_STATISTICS_IMAGES = 10_000, 1_000
-SCHEDULES = ("plateau", "one-cycle")
-# Training images the batch-norm statistics are computed over: for the network that is kept, and
-# (fewer, since it runs every epoch) for judging each epoch. The statistics are per channel over
-# every position of every image, so even 1,000 images pin them down; each pass costs about a third
-# of a forward pass of the network over those images.
-STATISTICS_IMAGES, EPOCH_STATISTICS_IMAGES = 10_000, 1_000
-# Images the batch-norm statistics are computed over: exact enough (the standard error of a
-# channel mean over 10,000 images x hundreds of positions is tiny) and a few seconds per epoch.
-STATISTICS_IMAGES = 10_000
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
@@ -144,9 +136,12 @@ class PopulationStatistics:
             total = total_sq = 0.0
             count = 0
             for i in range(0, len(X), batch_size):
-                a = np.asarray(features.predict_on_batch(X[i:i + batch_size]), dtype=np.float64)
+                a = np.asarray(features.predict_on_batch(X[i:i + batch_size]))
                 a = a.reshape(-1, a.shape[-1])  # every position of every image is one sample per channel
-                total, total_sq, count = total + a.sum(0), total_sq + (a * a).sum(0), count + len(a)
+                for part in np.array_split(a, 8):  # float64 sums in pieces: no 300 MB float64 copy of a batch
+                    part = part.astype(np.float64)
+                    total, total_sq = total + part.sum(0), total_sq + (part * part).sum(0)
+                count += len(a)
             mean = total / count
             layer.moving_mean.assign(mean.astype("float32"))
             layer.moving_variance.assign(np.maximum(total_sq / count - mean * mean, 0.0).astype("float32"))
