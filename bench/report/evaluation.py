@@ -106,7 +106,7 @@ def significance_section(results: Results, fig_dir: Path) -> list:
     for p in sig["pairs"]:
         i, j = index[p["model_a"]], index[p["model_b"]]
         p_holm[i, j] = p_holm[j, i] = p["p_holm"]
-    table = [[a, *[Cell("-" if i == j else f"{p_holm[i, j]:.2g}", bold=i != j and p_holm[i, j] < sig["alpha"])
+    table = [[a, *[Cell("-" if i == j else figures.p_value_text(p_holm[i, j]), bold=i != j and p_holm[i, j] < sig["alpha"])
                    for j in range(len(names))]] for i, a in enumerate(names)]
     blocks = [Heading(2, "Is the difference real?"),
               Paragraph(f"Method: {sig['method']}; {INTERVAL_METHOD} "

@@ -189,6 +189,11 @@ def accuracy_vs_latency(rows, path: Path) -> Path:
     return _save(fig, path)
 
 
+def p_value_text(p: float) -> str:
+    """Two significant digits, but four decimals near the usual levels so 0.0498 never reads as 0.05."""
+    return f"{p:.4f}" if 0.005 <= p < 0.1 else f"{p:.2g}"
+
+
 def mcnemar_matrix(names, p_holm, path: Path, alpha: float) -> Path:
     """Holm-corrected McNemar p-values (K, K) between models; NaN on the diagonal."""
     k = len(names)
@@ -197,7 +202,7 @@ def mcnemar_matrix(names, p_holm, path: Path, alpha: float) -> Path:
     im = ax.imshow(shown, cmap="RdYlGn_r", vmin=-6, vmax=0)
     for (i, j), v in np.ndenumerate(p_holm):
         if not np.isnan(v):
-            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7, fontweight="bold" if v < alpha else "normal")
+            ax.text(j, i, p_value_text(v), ha="center", va="center", fontsize=7, fontweight="bold" if v < alpha else "normal")
     ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), names, fontsize=8)
     ax.set_title(f"McNemar p-values, Holm-corrected (bold: below {alpha})", fontsize=9)
