@@ -240,6 +240,11 @@ def motion_blur(images, rng, severity):
 
 # --------------------------------------------------------------------------- affine warps
 
+def _signed_angles(rng: np.random.Generator, table, severity: int, n: int) -> np.ndarray:
+    """n angles: the severity's level from `table`, +-10% per image, each with a random sign."""
+    return _jitter(rng, _level(table, severity), n) * _random_sign(rng, n)
+
+
 # shear angle in radians, random sign, +-10% per image. MNIST-C released 0.4 (its severity 2)
 SHEAR_ANGLE = (0.2, 0.3, 0.4, 0.6, 0.8)
 
@@ -247,7 +252,7 @@ SHEAR_ANGLE = (0.2, 0.3, 0.4, 0.6, 0.8)
 def shear(images, rng, severity):
     """Shear about the centre; the old skimage AffineTransform(shear=s) MNIST-C used."""
     n = len(images)
-    s = _jitter(rng, _level(SHEAR_ANGLE, severity), n) * _random_sign(rng, n)
+    s = _signed_angles(rng, SHEAR_ANGLE, severity, n)
     linear = np.zeros((n, 2, 2))
     linear[:, 0, 0] = 1
     linear[:, 0, 1] = -np.sin(s)
@@ -276,7 +281,7 @@ ROTATE_ANGLE = (0.2, 0.3, 0.4, 0.6, 0.8)
 def rotate(images, rng, severity):
     """Rotate about the image centre."""
     n = len(images)
-    a = _jitter(rng, _level(ROTATE_ANGLE, severity), n) * _random_sign(rng, n)
+    a = _signed_angles(rng, ROTATE_ANGLE, severity, n)
     linear = np.empty((n, 2, 2))
     linear[:, 0, 0] = linear[:, 1, 1] = np.cos(a)
     linear[:, 0, 1] = -np.sin(a)

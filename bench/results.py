@@ -19,6 +19,7 @@ import numpy as np
 from .schema import READABLE_SCHEMAS, Results
 
 RESULTS_NAME = "results.json"
+ROBUSTNESS_SAMPLES_NAME = "robustness_samples.npz"  # one test image per corruption, for the report
 
 
 class ResultsError(ValueError):

@@ -15,11 +15,10 @@ import numpy as np
 
 from . import corruptions
 from .registry import MODELS
-from .results import (RESULTS_NAME, atomic_write_bytes, load_predictions, load_test_set, now, read_results,
+from .results import (RESULTS_NAME, ROBUSTNESS_SAMPLES_NAME, atomic_write_bytes, load_predictions, load_test_set, now, read_results,
                       write_results)
 from .schema import SCHEMA, Row
 
-SAMPLES_NAME = "robustness_samples.npz"  # one image per corruption, for the report
 # A saved model must predict the run's test images as the run recorded (its predictions file) on at
 # least this share of them; otherwise another run has overwritten it and the numbers would be about
 # a different model. Without a predictions file its accuracy must match to one image.
@@ -67,7 +66,10 @@ def check_same_model(est, row: Row, x, run_dir: Path) -> float:
 
 def measure_model(est, clean_accuracy: float, sets: dict) -> dict:
     """The row's robustness numbers: accuracy per corruption, their mean and the relative drop from clean."""
-    accuracy = {name: float((est.predict(x) == y).mean()) for name, (x, y) in sets.items()}
+    return _summary({name: float((est.predict(x) == y).mean()) for name, (x, y) in sets.items()}, clean_accuracy)
+
+
+def _summary(accuracy: dict, clean_accuracy: float) -> dict:
     mean = float(np.mean(list(accuracy.values())))
     return {"clean_accuracy": clean_accuracy, "accuracy": accuracy, "mean_accuracy": mean,
             "relative_drop": 1 - mean / clean_accuracy if clean_accuracy else None}
@@ -78,10 +80,7 @@ def _merged(old: dict | None, new: dict) -> dict:
     same_way = old and all(old.get(k) == new.get(k) for k in ("source", "severity", "seed", "n_test"))
     if not same_way:
         return new
-    accuracy = {**old["accuracy"], **new["accuracy"]}
-    mean = float(np.mean(list(accuracy.values())))
-    clean = new["clean_accuracy"]
-    return {**new, "accuracy": accuracy, "mean_accuracy": mean, "relative_drop": 1 - mean / clean if clean else None}
+    return {**new, **_summary({**old["accuracy"], **new["accuracy"]}, new["clean_accuracy"])}
 
 
 def run_robustness(run_dir, names=None, severity=corruptions.DEFAULT_SEVERITY, seed=0, mnist_c_path=None,
@@ -133,7 +132,7 @@ def run_robustness(run_dir, names=None, severity=corruptions.DEFAULT_SEVERITY, s
         row.robustness = _merged(row.robustness, entry)
         write_results(results_path, results)  # each model's numbers are safe as soon as they exist
         if i == 0:
-            _save_samples(run_dir / SAMPLES_NAME, x, sets)
+            _save_samples(run_dir / ROBUSTNESS_SAMPLES_NAME, x, sets)
         if on_model:
             on_model(row.name, row.robustness)
     return results_path

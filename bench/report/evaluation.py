@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..calibration import ECE_BINS
+from ..results import ROBUSTNESS_SAMPLES_NAME
 from ..schema import METRICS, Results
 from ..significance import seed_interval
 from . import figures
@@ -169,7 +170,7 @@ def robustness_section(results: Results, run_dir: Path, fig_dir: Path) -> list:
                     caption="Accuracy in % per corruption (MNIST-C names, then stroke dilate / erode and inversion)."),
               _figure(figures.robustness_heatmap([r.name for r in rows], corruptions, matrix,
                                                  fig_dir / "robustness.png"), fig_dir, "Accuracy under each corruption")]
-    samples = run_dir / "robustness_samples.npz"
+    samples = run_dir / ROBUSTNESS_SAMPLES_NAME
     if samples.is_file():
         with np.load(samples, allow_pickle=False) as f:
             images, names = f["images"], [str(n) for n in f["names"]]
