@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         "write a results JSON (one row per model, written as each model finishes) and print a comparison table.\n"
         "Other commands: 'benchmark.py report RESULTS.json' rebuilds reports; 'benchmark.py robustness RUN_DIR'\n"
         "scores a run's saved models on corrupted digits; 'benchmark.py curves' draws learning curves;\n"
+        "'benchmark.py predict IMAGE...' reads digits in photos or drawings with the saved models;\n"
+        "'benchmark.py serve' starts a local draw-a-digit page; 'benchmark.py kaggle' writes a Kaggle submission;\n"
         "'benchmark.py check' and 'benchmark.py baseline'\n"
         "compare a run with a committed baseline (each has its own --help).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -75,6 +77,9 @@ SUBCOMMANDS = {
     "baseline": ("bench.perfcheck.cli", "baseline_main"),
     "robustness": ("bench.robustness", "main"),
     "curves": ("bench.curves", "main"),
+    "predict": ("bench.use.predict", "main"),
+    "serve": ("bench.use.serve_cli", "main"),
+    "kaggle": ("bench.use.kaggle", "main"),
 }
 
 

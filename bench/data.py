@@ -200,6 +200,40 @@ def read_kaggle_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def read_kaggle_test_csv(path: Path) -> np.ndarray:
+    """Kaggle Digit Recognizer test.csv (a header, then pixel0..pixel783 per row) -> (N, 28, 28) uint8.
+
+    DataError names the file and, for a bad value, its row (ImageId, counting from 1) and column.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path)
+    except Exception as e:  # pandas raises many types for broken CSV
+        raise DataError(f"{path}: not a readable CSV: {_short(e)}") from None
+    if "label" in frame.columns:
+        raise DataError(f"{path}: has a 'label' column: that is train.csv's layout (test.csv is pixel0..pixel783 only)")
+    expected = [f"pixel{i}" for i in range(784)]
+    if list(frame.columns) != expected:
+        raise DataError(f"{path}: {len(frame.columns)} columns, expected the 784 columns pixel0..pixel783 in order")
+    if frame.empty:
+        raise DataError(f"{path}: has no rows")
+    values = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values) | (values < 0) | (values > 255) | (values != np.round(values))
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        shown = frame.iat[row, col]
+        shown = repr(shown) if isinstance(shown, str) else str(shown)
+        what = "is missing" if shown == "nan" else f"is {shown}, not a whole number 0-255"
+        rows = int(bad.any(axis=1).sum())
+        raise DataError(f"{path}: row {row + 1} (ImageId {row + 1}), column pixel{col} {what} "
+                        f"({rows} {'row has' if rows == 1 else 'rows have'} bad pixels)")
+    return values.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)
+
+
 def _short(e: Exception) -> str:
     return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
 

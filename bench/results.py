@@ -20,6 +20,12 @@ from .schema import READABLE_SCHEMAS, Results
 
 RESULTS_NAME = "results.json"
 ROBUSTNESS_SAMPLES_NAME = "robustness_samples.npz"  # one test image per corruption, for the report
+MODEL_RUN_SUFFIX = ".run.json"  # beside each saved model: the run that trained it and its test accuracy
+
+
+def model_run_path(model_path) -> Path:
+    """models/cnn.keras -> models/cnn.run.json"""
+    return Path(model_path).with_suffix(MODEL_RUN_SUFFIX)
 
 
 class ResultsError(ValueError):

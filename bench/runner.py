@@ -6,6 +6,7 @@ run loses at most the model in progress, and `resume=True` skips every finished 
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from pathlib import Path
@@ -15,7 +16,8 @@ import numpy as np
 from . import calibration, environment, metrics, progress, significance, threads
 from .data import Splits, load_dataset
 from .registry import MODELS, PROFILES
-from .results import RESULTS_NAME, load_predictions, now, read_results, save_predictions, save_test_set, write_results
+from .results import (RESULTS_NAME, atomic_write_bytes, load_predictions, model_run_path, now, read_results, save_predictions,
+                      save_test_set, write_results)
 from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
 
 
@@ -63,6 +65,11 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
     measured.pop("ece_bins")  # stated in the report's method line
     predictions = out_dir / "predictions" / f"{name}.npz"
     save_predictions(predictions, splits.y_test, proba)
+    # `predict` and `serve` show which run a saved model came from and how it scored there
+    run_info = {"model": name, "results": str((out_dir / RESULTS_NAME).resolve()), "dataset": splits.name,
+                "data_fingerprint": splits.fingerprint, "profile": profile, "seed": seed, "n_train": est.n_train_,
+                "accuracy": measured["accuracy"], "finished_at": now()}
+    atomic_write_bytes(model_run_path(model_path), json.dumps(run_info, indent=1).encode())
     return Row(
         name=name, family=spec.family, status="ok", description=spec.description, seed=seed,
         estimator=type(est).__name__, settings=est.get_params(), n_train=est.n_train_, n_test=int(len(splits.y_test)),

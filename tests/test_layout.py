@@ -31,6 +31,9 @@ FORBIDDEN = {
     "bench.robustness": ["bench.runner", "bench.curves", "bench.perfcheck", "bench.cli"],
     "bench.curves": ["bench.runner", "bench.robustness", "bench.perfcheck", "bench.cli"],
     "bench.perfcheck": ["bench.estimators", "bench.report", "bench.cli"],
+    # using saved models: reads them, never trains through the runner or builds reports
+    "bench.use": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves"],
+    "bench.use.preprocess": ["bench."],  # image -> 28x28: knows nothing of models
 }
 
 

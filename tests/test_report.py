@@ -2,11 +2,9 @@
 
 import copy
 import json
-import os
 import re
 import shutil
 
-import pytest
 
 from bench.registry import MODELS
 from bench.report.build import build_reports
@@ -14,7 +12,6 @@ from bench.report.document import Document, Image, Paragraph, Table, to_html, to
 from bench.report.readme import END, START
 from conftest import bench
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def test_run_writes_both_reports_with_the_same_figures(ci_run):
@@ -159,26 +156,6 @@ def test_update_readme_refuses_sample_or_partial_runs(ci_run, tmp_path):
         proc = bench("report", str(tmp_path / "results.json"), "--update-readme", "--readme", str(readme))
         assert proc.returncode == 2 and reason in proc.stdout and "refusing to update README" in proc.stdout
         assert readme.read_text() == README
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromedriver must be installed in CI (.ci/run installs them)")
-        pytest.skip("chromium/chromedriver not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1300,1800"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_html_report_renders_in_headless_chromium(ci_run, browser, tmp_path):
