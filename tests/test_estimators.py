@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 
+from bench.data import stratified_subset
 from bench.estimators import KNN, KerasClassifier
 from bench.estimators.keras import build_cnn, build_lenet5, build_mlp
 from bench.estimators.keras.training import batch_norm_layers, resolve_precision
@@ -164,6 +165,20 @@ def test_works_in_pipeline_and_grid_search(sample_splits):
     search = GridSearchCV(pipe, {"knn__n_neighbors": [1, 3]}, cv=2).fit(s.x_train, s.y_train)
     assert search.best_params_["knn__n_neighbors"] in (1, 3)
     assert 0.5 < search.score(s.x_test, s.y_test) <= 1.0
+
+
+def test_hog_svm_fits_on_a_hundred_images_and_inside_a_search(sample_splits):
+    """A learning curve's first point and a search on a few hundred images: PCA to 100 dimensions gets
+    fewer than 100 images, and the calibration gets one validation image per digit (no 5-fold split)."""
+    from bench.registry import MODELS
+
+    s = sample_splits
+    x, y = stratified_subset(s.x_train, s.y_train, 100, 0)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=10, stratify=y, random_state=0)
+    est = MODELS["hog-svm"].build("full", 0).fit(x_train, y_train, validation_data=(x_val, y_val))
+    assert est.score(s.x_test, s.y_test) > 0.6
+    search = GridSearchCV(MODELS["hog-svm"].build("full", 0), {"C": [1.0, 10.0]}, cv=2).fit(s.x_train, s.y_train)
+    assert search.best_score_ > 0.8
 
 
 def test_keras_model_carves_validation_when_none_given(sample_splits):

@@ -15,6 +15,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.model_selection import PredefinedSplit
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.svm import SVC
 
@@ -124,11 +125,17 @@ class HogSVM(DigitClassifier):
                                      transformer_weights={"pixels": self.pixel_weight})
         else:
             descriptor = hog_features
-        projection = [PCA(self.n_components, random_state=self.random_state)] if self.n_components else []
+        # fewer training images than components (a learning curve's first point): as many as there are images
+        n_components = min(self.n_components, len(X)) if self.n_components else None
+        projection = [PCA(n_components, random_state=self.random_state)] if n_components else []
         features = make_pipeline(Deskew(self.deskew), descriptor, *projection)
         F = features.fit_transform(X)
         svm = SVC(C=self.C, gamma=self.gamma, cache_size=2000, random_state=self.random_state).fit(F, y)
-        calibrated = CalibratedClassifierCV(FrozenEstimator(svm), method=self.calibration)
+        # The frozen SVM predicts the same whatever the folds, so one "fold" holding every validation
+        # image is enough: the default 5-fold split needs 5 images of each digit, which a small
+        # validation split (a learning curve's first point, a search on a few hundred images) lacks.
+        all_validation = PredefinedSplit(np.zeros(len(y_val), dtype=int))
+        calibrated = CalibratedClassifierCV(FrozenEstimator(svm), method=self.calibration, cv=all_validation)
         calibrated.fit(features.transform(X_val), y_val)
         self.features_ = features
         self.svm_ = calibrated
