@@ -108,9 +108,12 @@ def test_bad_requests_get_a_clear_status_and_the_server_keeps_answering(server, 
 def test_unknown_model_and_bad_multipart(server):
     status, data = request(server, "POST", "/predict?models=lenet6", b"x")
     assert status == 400 and "not loaded: lenet6" in data["error"]
-    status, data = request(server, "POST", "/predict", b"--b\r\n\r\n--b--\r\n",
-                           {"Content-Type": "multipart/form-data; boundary=b"})
-    assert status == 400 and "no file field" in data["error"]
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    status, data = request(server, "POST", "/predict",
+                           b'--b\r\nContent-Disposition: form-data; name="image"\r\n\r\ntext\r\n--b--\r\n', multipart)
+    assert status == 400 and "no file field named 'file'" in data["error"]
+    status, data = request(server, "POST", "/predict", b"--b\r\n\r\n--b--\r\n", multipart)
+    assert status == 400 and "cannot be parsed" in data["error"]
 
 
 def test_the_page_loads_nothing_from_the_internet():

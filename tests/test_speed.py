@@ -68,3 +68,53 @@ def test_predict_batch(benchmark, fitted, speed_splits):
     assert np.allclose(proba[:200], proba[200:400], atol=1e-5)
     # and the model has learned something: well above chance on these (seen-in-test) digits
     assert (np.argmax(proba[:200], axis=1) == speed_splits.y_test).mean() > 0.2
+
+
+@pytest.fixture(scope="module")
+def cnn_server(tmp_path_factory, speed_splits):
+    """The web API (bench.use.serve) on a real uvicorn server in a thread, with a quickly fitted cnn."""
+    import threading
+
+    import uvicorn
+
+    from bench.use.models import load_models, warm_up
+    from bench.use.serve import create_app, listen
+
+    s, folder = speed_splits, tmp_path_factory.mktemp("models")
+    est = MODELS["cnn"].build("ci", seed=0).set_params(**KERAS_FAST)
+    est.fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)).save(folder / "cnn.keras")
+    models = load_models(folder, ["cnn"])
+    warm_up(models)
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(models), log_config=None, access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.05)
+    yield sock.getsockname()[1]
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.benchmark(group="POST /predict: one 280x280 drawing, cnn")
+def test_predict_endpoint_cnn(benchmark, cnn_server):
+    """What the draw-a-digit page costs per update: PNG upload, decode, preprocessing, cnn, JSON answer."""
+    import http.client
+    import json
+
+    import cv2
+
+    canvas = np.full((280, 280), 255, np.uint8)  # a "7" as the page draws it: black, 18 pixels wide, on white
+    cv2.polylines(canvas, [np.array([[70, 60], [210, 60], [130, 230]])], False, 0, 18, cv2.LINE_AA)
+    body = cv2.imencode(".png", canvas)[1].tobytes()
+    conn = http.client.HTTPConnection("127.0.0.1", cnn_server, timeout=30)
+
+    def post():
+        conn.request("POST", "/predict?models=cnn", body=body, headers={"Content-Type": "image/png"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+
+    post()  # warm-up: the connection, the first interpreter call
+    status, answer = benchmark.pedantic(post, rounds=50, iterations=1)
+    assert status == 200 and answer["predictions"][0]["model"] == "cnn"
+    conn.close()

@@ -112,7 +112,10 @@ def create_app(loaded: list[SavedModel], max_body: int = MAX_BODY_BYTES):
             chosen = [by_name[n] for n in names]
         body = await request.body()
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
+            try:
+                form = await request.form()
+            except Exception as e:  # Starlette's parser: a malformed body is the client's error, not ours
+                return JSONResponse({"error": f"the multipart body cannot be parsed: {getattr(e, 'detail', e)}"}, 400)
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 return JSONResponse({"error": "the multipart body has no file field named 'file'"}, 400)
