@@ -228,7 +228,7 @@ def _digit_mask(mask: np.ndarray) -> np.ndarray:
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels: 2 x area / boundary pixels (a stroke of width w and length l has
-    area w*l and about 2*l boundary pixels); a skeleton would say the same ten times slower."""
+    area w*l and about 2*l boundary pixels); cheaper than measuring a skeleton."""
     m = mask.astype(np.uint8)
     boundary = int(m.sum()) - int(cv2.erode(m, np.ones((3, 3), np.uint8)).sum())
     return 2 * float(m.sum()) / max(1, boundary)
