@@ -27,11 +27,15 @@ def server(ci_run):
     assert run.returncode == 0, run.stdout[-2000:]
     proc = subprocess.Popen([sys.executable, "benchmark.py", "serve", "--port", "0", "--models-dir", str(out / "models")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()  # "serving 8 models (...) on http://127.0.0.1:PORT  (Ctrl+C stops)"
-    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    seen, found = [], None
+    for line in proc.stdout:  # until "serving 8 models (...) on http://127.0.0.1:PORT  (Ctrl+C stops)"
+        seen.append(line)
+        found = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            break
     if not found:
         proc.kill()
-        pytest.fail(f"serve did not start: {line}{proc.stdout.read()}")
+        pytest.fail(f"serve did not start: {''.join(seen)}")
     yield "127.0.0.1", int(found.group(1)), proc
     proc.terminate()
     proc.wait(timeout=30)
