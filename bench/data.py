@@ -177,16 +177,21 @@ def read_mnist_path(path: Path) -> dict[str, np.ndarray]:
     return read_npz(path)
 
 
-def read_kaggle_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read Kaggle Digit Recognizer train.csv: a header, then label,pixel0..pixel783 per row."""
+def _read_csv(path: Path):
+    """A CSV file as a pandas DataFrame; DataError naming the file when it is missing or unreadable."""
     import pandas as pd
 
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        frame = pd.read_csv(path)
+        return pd.read_csv(path)
     except Exception as e:  # pandas raises many types for broken CSV
         raise DataError(f"{path}: not a readable CSV: {_short(e)}") from None
+
+
+def read_kaggle_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read Kaggle Digit Recognizer train.csv: a header, then label,pixel0..pixel783 per row."""
+    frame = _read_csv(path)
     if "label" not in frame.columns:
         raise DataError(f"{path}: no 'label' column; expected Kaggle train.csv (label, pixel0..pixel783)")
     pixels = [c for c in frame.columns if c != "label"]
@@ -208,12 +213,7 @@ def read_kaggle_test_csv(path: Path) -> np.ndarray:
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as e:  # pandas raises many types for broken CSV
-        raise DataError(f"{path}: not a readable CSV: {_short(e)}") from None
+    frame = _read_csv(path)
     if "label" in frame.columns:
         raise DataError(f"{path}: has a 'label' column: that is train.csv's layout (test.csv is pixel0..pixel783 only)")
     expected = [f"pixel{i}" for i in range(784)]

@@ -53,18 +53,19 @@ def read_file(path: Path) -> bytes:
         raise DigitImageError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
-def predict_image(path: Path, models) -> dict:
-    """{"image", "digit28" (28, 28) uint8, "inverted", "box", "predictions": [...]}; DigitImageError if unusable."""
-    digit = preprocess(read_file(path), str(path))
+def predict_image(path: Path, data: bytes, models) -> dict:
+    """The file's bytes -> {"image", "digit28" (28, 28) uint8, "inverted", "box", "predictions": [...]};
+    DigitImageError if unusable."""
+    digit = preprocess(data, str(path))
     return {"image": str(path), "digit28": digit.image, "inverted": digit.inverted, "box": list(digit.box),
             "predictions": [predict_digit(m, digit.image) for m in models]}
 
 
-def show(out_dir: Path, path: Path, digit28: np.ndarray) -> Path:
+def show(out_dir: Path, path: Path, data: bytes, digit28: np.ndarray) -> Path:
     """out_dir/<stem>.png: the input (at most 280 pixels high) beside the 28x28 digit drawn 10x."""
     import cv2
 
-    raw = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     side = 280
     seen = cv2.cvtColor(cv2.resize(digit28, (side, side), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)
     if raw is None:  # a format OpenCV cannot read (Pillow did): show the digit alone
@@ -118,7 +119,8 @@ def main(argv) -> int:
     for name in args.images:
         path = Path(name)
         try:
-            r = predict_image(path, models)
+            data = read_file(path)
+            r = predict_image(path, data, models)
         except DigitImageError as e:
             failed += 1
             if args.json:
@@ -127,7 +129,7 @@ def main(argv) -> int:
                 fail(console, str(e))
             continue
         if args.show:
-            r["shown"] = str(show(args.show, path, r["digit28"]))
+            r["shown"] = str(show(args.show, path, data, r["digit28"]))
         results.append(r)
     good = [r for r in results if "error" not in r]
     if args.json:
