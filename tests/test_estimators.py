@@ -181,6 +181,34 @@ def test_hog_svm_fits_on_a_hundred_images_and_inside_a_search(sample_splits):
     assert search.best_score_ > 0.8
 
 
+@pytest.mark.parametrize("orientations, pixels_per_cell, cells_per_block", [(9, 4, 2), (9, 7, 2), (12, 4, 3), (8, 2, 2)])
+def test_batched_hog_equals_scikit_image_hog(sample_splits, orientations, pixels_per_cell, cells_per_block):
+    """hog_descriptors does for a batch what skimage.feature.hog does per image (the features the
+    saved hog-svm models were trained on); includes blank and saturated images (zero gradients)."""
+    from skimage.feature import hog
+
+    from bench.estimators.classical import Deskew, hog_descriptors
+
+    images = np.concatenate([Deskew().transform(sample_splits.x_test[:200]),
+                             np.zeros((1, 28, 28), np.float32), np.full((1, 28, 28), 255, np.float32)])
+    cell, block = (pixels_per_cell,) * 2, (cells_per_block,) * 2
+    expected = np.stack([hog(img, orientations=orientations, pixels_per_cell=cell, cells_per_block=block,
+                             block_norm="L2-Hys") for img in images])
+    got = hog_descriptors(images, orientations, pixels_per_cell, cells_per_block)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_hog_svm_predicts_a_batch_on_threads_as_on_one(sample_splits):
+    s = sample_splits
+    est = MODELS["hog-svm"].build("ci", 0).fit(s.x_train[:600], s.y_train[:600], validation_data=(s.x_val, s.y_val))
+    est.min_images_per_thread = 100  # the sample's test set splits into several slices
+    threaded = est.set_params(n_jobs=4).predict_proba(s.x_test)
+    one = est.set_params(n_jobs=1).predict_proba(s.x_test)
+    np.testing.assert_allclose(threaded, one, atol=1e-6)  # BLAS rounds a PCA projection by batch size
+    np.testing.assert_array_equal(threaded.argmax(1), one.argmax(1))
+
+
 def test_keras_model_carves_validation_when_none_given(sample_splits):
     s = sample_splits
     est = KerasClassifier("mlp", epochs=1, validation_fraction=0.2).fit(s.x_train, s.y_train)
