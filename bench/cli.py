@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         "write a results JSON (one row per model, written as each model finishes) and print a comparison table.\n"
         "Other commands: 'benchmark.py report RESULTS.json' rebuilds reports; 'benchmark.py robustness RUN_DIR'\n"
         "scores a run's saved models on corrupted digits; 'benchmark.py curves' draws learning curves;\n"
+        "'benchmark.py tune --model NAME' searches a model's settings on the validation split;\n"
         "'benchmark.py predict IMAGE...' reads digits in photos or drawings with the saved models;\n"
         "'benchmark.py serve' starts a local draw-a-digit page; 'benchmark.py kaggle' writes a Kaggle submission;\n"
         "'benchmark.py check' and 'benchmark.py baseline'\n"
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--robustness", action="store_true",
                         help="after training, score every model on the test set under all 18 corruptions at severity 3 "
                              "(as 'benchmark.py robustness OUT_DIR' does)")
+    parser.add_argument("--params", metavar="FILE",
+                        help="settings that replace the registry's: a 'benchmark.py tune' results.json (its best trial) "
+                             "or a JSON object of model -> {parameter: value}; each row records them")
     parser.add_argument("--offline", action="store_true",
                         help="never try to download MNIST (go straight to the sample when it is not found)")
     return parser
@@ -77,6 +81,7 @@ SUBCOMMANDS = {
     "baseline": ("bench.perfcheck.cli", "baseline_main"),
     "robustness": ("bench.robustness", "main"),
     "curves": ("bench.curves", "main"),
+    "tune": ("bench.tune", "main"),
     "predict": ("bench.use.predict", "main"),
     "serve": ("bench.use.serve_cli", "main"),
     "kaggle": ("bench.use.kaggle", "main"),
@@ -103,6 +108,14 @@ def run_main(argv) -> int:
     except ValueError as e:
         return fail(console, f"--models: {e}")
 
+    params = None
+    if args.params:
+        from .tune import TuneError, read_params_file
+
+        try:
+            params = {m: {"settings": p, "source": str(args.params)} for m, p in read_params_file(args.params).items()}
+        except TuneError as e:
+            return fail(console, str(e))
     if args.seeds is not None and args.seeds < 1:
         return fail(console, f"--seeds: must be at least 1, got {args.seeds}")
     if args.resume and not args.out:
@@ -129,7 +142,8 @@ def run_main(argv) -> int:
     try:
         results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data, seed=args.seed,
                            seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir, resume=args.resume,
-                           download=not args.offline, command=command.strip(), console=console, on_data=announce)
+                           download=not args.offline, command=command.strip(), console=console, on_data=announce,
+                           params=params)
     except (DataError, ResultsError, RunError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:

@@ -44,6 +44,9 @@ class ModelSpec:
     settings: dict = field(default_factory=dict)
     profiles: dict = field(default_factory=dict)  # profile name -> overrides of settings
     description: str = ""
+    # what `benchmark.py tune` searches: parameter -> list of values, or {"loguniform" | "uniform" |
+    # "randint": [low, high]} (random and halving searches only); see bench.tune.parse_space
+    search_space: dict = field(default_factory=dict)
 
     def settings_for(self, profile: str) -> dict:
         return {**self.settings, **self.profiles.get(profile, {})}
@@ -61,7 +64,7 @@ class ModelSpec:
             settings["random_state"] = seed
         if "n_jobs" in params and PROFILES[profile].threads is not None:
             settings["n_jobs"] = PROFILES[profile].threads
-        return self.estimator_class(**settings, **extra)
+        return self.estimator_class(**{**settings, **extra})  # extra (e.g. tuned settings) wins
 
     @property
     def family(self) -> str:
@@ -88,28 +91,36 @@ def _keras_profiles(full_epochs: int | None = None) -> dict:
     return {**_KERAS_PROFILES, "full": {**_ONE_CYCLE, "epochs": full_epochs}}
 
 
+# The networks' search: the optimiser's step and the batch it averages over (their epochs stay the recipe's)
+_KERAS_SPACE = {"learning_rate": [3e-4, 1e-3, 3e-3], "batch_size": [64, 128, 256]}
+
 MODELS = {spec.name: spec for spec in [
     ModelSpec("hog-svm", "bench.estimators:HogSVM",
               {"orientations": 9, "pixels_per_cell": 4, "cells_per_block": 2, "deskew": True, "pixel_weight": 0.5,
                "n_components": 100, "C": 10.0, "calibration": "temperature"},
-              description="deskew, HOG (9 orientations, 4x4 cells) + pixels x0.5, PCA 100, RBF SVM, temperature-calibrated"),
+              description="deskew, HOG (9 orientations, 4x4 cells) + pixels x0.5, PCA 100, RBF SVM, temperature-calibrated",
+              search_space={"C": [1.0, 3.0, 10.0, 30.0], "n_components": [50, 100, 150], "pixel_weight": [0.0, 0.5, 1.0]}),
     ModelSpec("random-forest", "bench.estimators:RandomForest", {"n_estimators": 100},
-              {"ci": {"n_estimators": 30}}, description="100 trees on raw pixels"),
+              {"ci": {"n_estimators": 30}}, description="100 trees on raw pixels",
+              search_space={"n_estimators": [50, 100, 200, 400], "max_features": ["sqrt", "log2", 0.05, 0.1]}),
     ModelSpec("knn", "bench.estimators:KNN", {"n_neighbors": 3, "weights": "distance", "deskew": True, "n_components": 60},
-              description="k=3, distance-weighted, deskewed pixels projected on 60 PCA components"),
+              description="k=3, distance-weighted, deskewed pixels projected on 60 PCA components",
+              search_space={"n_neighbors": [1, 3, 5, 7], "weights": ["uniform", "distance"],
+                            "n_components": [30, 45, 60, 90], "deskew": [True, False]}),
     ModelSpec("mlp", "bench.estimators:KerasClassifier", {"architecture": "mlp", **_KERAS}, _keras_profiles(),
-              description="dense 512-512 with dropout"),
+              description="dense 512-512 with dropout", search_space=_KERAS_SPACE),
     ModelSpec("lenet5", "bench.estimators:KerasClassifier", {"architecture": "lenet5", **_KERAS}, _keras_profiles(),
-              description="LeNet-5: conv 6-16 (5x5), dense 120-84"),
+              description="LeNet-5: conv 6-16 (5x5), dense 120-84", search_space=_KERAS_SPACE),
     ModelSpec("cnn", "bench.estimators:KerasClassifier", {"architecture": "cnn", **_KERAS}, _keras_profiles(CNN_EPOCHS),
-              description="primary CNN: conv 32-32-64-64, batch norm, dropout, dense 256"),
+              description="primary CNN: conv 32-32-64-64, batch norm, dropout, dense 256", search_space=_KERAS_SPACE),
     ModelSpec("cnn-aug", "bench.estimators:KerasClassifier", {"architecture": "cnn", "augment": True, **_KERAS},
               _keras_profiles(CNN_AUG_EPOCHS),
-              description="primary CNN with rotation/zoom/shift/shear augmentation"),
+              description="primary CNN with rotation/zoom/shift/shear augmentation", search_space=_KERAS_SPACE),
     ModelSpec("ensemble", "bench.estimators:KerasClassifier", {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
               # ci: one epoch per member (3 x 3 epochs took 136 s of each 4.8-minute ci run; CI must stay under 25 min)
               {**_keras_profiles(ENSEMBLE_EPOCHS), "ci": {**_KERAS_PROFILES["ci"], "epochs": 1}},
-              description="three primary CNNs trained with augmentation (seeds 3s, 3s+1, 3s+2), probabilities averaged"),
+              description="three primary CNNs trained with augmentation (seeds 3s, 3s+1, 3s+2), probabilities averaged",
+              search_space=_KERAS_SPACE),
 ]}
 
 

@@ -51,10 +51,12 @@ def measure(est, splits: Splits, latency_calls: int) -> tuple[dict, np.ndarray]:
     return measured, proba
 
 
-def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Path, out_dir: Path) -> Row:
-    """Train and measure one model; returns its result row."""
+def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Path, out_dir: Path,
+              params: dict | None = None) -> Row:
+    """Train and measure one model; returns its result row. params: {"settings": {...}, "source": "file"},
+    settings that replace the registry's (from `--params`, e.g. a tune result)."""
     spec = MODELS[name]
-    est = spec.build(profile, seed)
+    est = spec.build(profile, seed, **(params["settings"] if params else {}))
     model_path = models_dir / f"{name}{est.file_suffix}"
     est.set_artifact_path(model_path)
     train_seconds = fit_timed(est, splits)
@@ -81,6 +83,7 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
         # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
         inference=est.inference_check(splits.x_test, proba),
         model_path=str(model_path), predictions_path=str(predictions.relative_to(out_dir)), finished_at=now(),
+        settings_source=params,
     )
 
 
@@ -91,9 +94,9 @@ def fit_timed(est, splits: Splits) -> float:
     return time.perf_counter() - start
 
 
-def seed_run(name: str, splits: Splits, profile: str, seed: int) -> SeedRun:
+def seed_run(name: str, splits: Splits, profile: str, seed: int, params: dict | None = None) -> SeedRun:
     """Train `name` again with another seed (same data split) and measure its test quality."""
-    est = MODELS[name].build(profile, seed)
+    est = MODELS[name].build(profile, seed, **(params["settings"] if params else {}))
     train_seconds = fit_timed(est, splits)
     quality = metrics.quality(splits.y_test, est.predict_proba(splits.x_test))
     return SeedRun(seed, "ok", now(), train_seconds, {k: quality[k] for k in SEED_METRICS})
@@ -114,11 +117,13 @@ def run(model_names, *, profile="full", **options) -> Path:
 
 
 def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds=None, out_dir,
-         models_dir="models", resume=False, download=True, command="", console=None, on_data=None) -> Path:
+         models_dir="models", resume=False, download=True, command="", console=None, on_data=None,
+         params=None) -> Path:
     """seeds > 1: after every model is measured with `seed`, each is trained again with seed+1, ...,
     seed+seeds-1 on the same split; those runs go into the row's "seed_runs" (quality and training
     time), so the row's own metrics stay those of `seed`. seeds=None: 1, or on resume the number
-    the run was started with (a resumed run finishes its further seeds too)."""
+    the run was started with (a resumed run finishes its further seeds too). params: {model: {"settings":
+    {...}, "source": path}} replacing the registry's settings of those models (--params)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -163,7 +168,7 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
         for name in todo:
             display.update(overall, description=f"models: training {name}")
             try:
-                row = run_model(name, splits, profile, seed, models_dir, out_dir)
+                row = run_model(name, splits, profile, seed, models_dir, out_dir, (params or {}).get(name))
             except Exception as e:  # one broken model must not lose the others' results
                 row = Row.failed(name, MODELS[name].family, f"{type(e).__name__}: {e}", traceback.format_exc(), now())
                 console.print(f"[red]{name} failed: {row.error}[/red]")
@@ -184,14 +189,14 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
         # what one run of the first seed took (the "whole run" time), before any further seed
         session["first_seed_wall_seconds"] = time.perf_counter() - start
         _run_further_seeds(results, results_path, model_names, splits, profile, range(seed + 1, seed + seeds),
-                           session, start, display, console)
+                           session, start, display, console, params or {})
     _close_session(results, session, start)
     write_results(results_path, results)
     return results_path
 
 
 def _run_further_seeds(results, results_path, model_names, splits, profile, further, session, start, display,
-                       console):
+                       console, params):
     """Train every measured model again with each further seed; a finished (model, seed) is never redone."""
     todo = [(s, n) for s in further for n in model_names
             if results.is_ok(n) and not any(r.seed == s and r.ok for r in results.models[n].seed_runs)]
@@ -202,7 +207,7 @@ def _run_further_seeds(results, results_path, model_names, splits, profile, furt
     for s, name in todo:
         display.update(task, description=f"further seeds: training {name} with seed {s}")
         try:
-            entry = seed_run(name, splits, profile, s)
+            entry = seed_run(name, splits, profile, s, params.get(name))
         except Exception as e:  # the model's first measurement and the other seeds stay
             entry = SeedRun(s, "failed", now(), error=f"{type(e).__name__}: {e}")
             console.print(f"[red]{name} seed {s} failed: {entry.error}[/red]")

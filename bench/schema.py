@@ -148,6 +148,8 @@ class Row:
     predictions_path: str | None = None
     reliability: dict | None = None  # calibration.reliability_bins of the test predictions (schema 2)
     robustness: dict | None = None  # accuracy under corruptions, written by `benchmark.py robustness` (schema 2)
+    # settings that replaced the registry's (`--params FILE`): {"settings": {...}, "source": FILE}; None: registry
+    settings_source: dict | None = None
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -180,7 +182,7 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
-_ROW_OPTIONAL = {"reliability", "robustness"}  # written only when measured, so schema 1 rows write back unchanged
+_ROW_OPTIONAL = {"reliability", "robustness", "settings_source"}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass
@@ -236,6 +238,8 @@ class Results:
     # learning-curve points (`benchmark.py curves`), one flat dict per model and training-set size:
     # model, family, size, seed, status, accuracy, train_seconds, settings, finished_at (error when failed)
     curves: list = field(default_factory=list)
+    # a hyperparameter search (`benchmark.py tune`): model, search, space, trials (flat dicts), best, sessions
+    tuning: dict | None = None
 
     def ok_rows(self) -> list[Row]:
         return [r for r in self.models.values() if r.ok]
@@ -252,10 +256,12 @@ class Results:
             out["significance"] = self.significance
         if self.curves:
             out["curves"] = self.curves
+        if self.tuning is not None:
+            out["tuning"] = self.tuning
         return out
 
     @classmethod
     def from_json(cls, d: dict) -> Results:
         """d: a dict whose schema was checked; KeyError/TypeError when a required field is missing."""
         return cls(Run.from_json(d["run"]), {n: Row.from_json(r) for n, r in d["models"].items()}, d["schema"],
-                   d.get("significance"), d.get("curves", []))
+                   d.get("significance"), d.get("curves", []), d.get("tuning"))

@@ -20,7 +20,7 @@ FORBIDDEN = {
     "bench.registry": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli"],
     "bench.runner": ["bench.report", "bench.perfcheck", "bench.cli"],
     "bench.report": ["bench.estimators", "bench.runner", "bench.data", "bench.perfcheck", "bench.cli",
-                     "bench.corruptions", "bench.robustness", "bench.curves"],
+                     "bench.corruptions", "bench.robustness", "bench.curves", "bench.tune"],
     # measurements of numbers: nothing above them
     "bench.significance": ["bench."],
     "bench.calibration": ["bench.runner", "bench.registry", "bench.estimators", "bench.results", "bench.report",
@@ -28,11 +28,13 @@ FORBIDDEN = {
     "bench.corruptions": ["bench.runner", "bench.registry", "bench.estimators", "bench.results", "bench.report",
                           "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves"],
     # commands beside the runner: they may build reports, never reach into each other or the CLI
-    "bench.robustness": ["bench.runner", "bench.curves", "bench.perfcheck", "bench.cli"],
-    "bench.curves": ["bench.runner", "bench.robustness", "bench.perfcheck", "bench.cli"],
+    "bench.robustness": ["bench.runner", "bench.curves", "bench.tune", "bench.perfcheck", "bench.cli"],
+    "bench.curves": ["bench.runner", "bench.robustness", "bench.tune", "bench.perfcheck", "bench.cli"],
+    "bench.tune": ["bench.runner", "bench.robustness", "bench.curves", "bench.perfcheck", "bench.cli"],
     "bench.perfcheck": ["bench.estimators", "bench.report", "bench.cli"],
     # using saved models: reads them, never trains through the runner or builds reports
-    "bench.use": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves"],
+    "bench.use": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves",
+                  "bench.tune"],
     "bench.use.preprocess": ["bench."],  # image -> 28x28: knows nothing of models
 }
 

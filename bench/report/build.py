@@ -133,7 +133,9 @@ def model_section(row: Row, arrays: dict, fig_dir: Path) -> list:
               Paragraph(f"{row.family} - {row.description}. Accuracy {m['accuracy']:.2%} "
                         f"({m['error_count']} errors of {row.n_test:,}), trained on {row.n_train:,} images "
                         f"in {m['train_seconds']:.1f} s."),
-              Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row.settings.items()))),
+              Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row.settings.items()))
+                        + (f" ({', '.join(sorted(row.settings_source['settings']))} from {row.settings_source['source']}, "
+                           "not the registry)" if row.settings_source else "")),
               *_inference_paragraph(row.inference),
               *_seeds_paragraph(row),
               _figure(figures.confusion_matrix(row.confusion_matrix, name, fig_dir / f"cm_{name}.png"), fig_dir,
@@ -199,6 +201,7 @@ def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path 
             *evaluation.significance_section(results, fig_dir), *evaluation.seeds_section(results),
             *evaluation.calibration_section(results, fig_dir),
             *evaluation.robustness_section(results, run_dir, fig_dir), *evaluation.curves_section(results, fig_dir),
+            *evaluation.tuning_section(results),
             *run_section(results), *dataset_section(results, arrays, fig_dir),
             *sample_predictions_section(results, arrays, fig_dir))
     for row in ok_rows_by_accuracy(results):

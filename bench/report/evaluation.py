@@ -6,6 +6,7 @@ line how its numbers were made; a run that did not measure something gets no sec
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,35 @@ def curves_section(results: Results, fig_dir: Path) -> list:
                   caption="Test accuracy per training-set size."),
             _figure(figures.learning_curves(curves, fig_dir / "learning_curves.png"), fig_dir,
                     "Accuracy and training time against training-set size (log axes)")]
+
+
+def tuning_section(results: Results, limit: int = 25) -> list:
+    """A hyperparameter search: how it ran, its best trials (best first) and the best settings."""
+    tuning = results.tuning
+    if not tuning:
+        return []
+    names = list(tuning["space"])
+    ok = sorted((t for t in tuning["trials"] if t["status"] == "ok"), key=lambda t: -t["score"])
+    failed = [t for t in tuning["trials"] if t["status"] != "ok"]
+    best = tuning.get("best")
+    halving = tuning["search"] == "halving"
+    header = ["trial", *(["round", "images"] if halving else []), *names, "validation accuracy", "fit (s)"]
+    body = [[str(t["trial"]), *([str(t["iter"] + 1), f"{t['n_resources']:,}"] if halving else []),
+             *[str(t["params"].get(n, "")) for n in names],
+             Cell(_pct(t["score"]), bold=t == best), f"{t['fit_seconds']:.1f}"] for t in ok[:limit]]
+    wall = results.run.total_wall_seconds
+    stops = [s.get("stopped_by") or "interrupted" for s in results.run.sessions]
+    how = (f"{tuning['search']} search of {results.run.models_requested[0]} over {json.dumps(tuning['space'])}: "
+           f"{len(tuning['trials'])} trials ({len(failed)} failed) in {wall:.0f} s over {len(stops)} session(s), "
+           f"ended by: {', '.join(stops)}. Each trial is fit on the training split and scored on the validation "
+           f"split (scikit-learn's {'HalvingRandomSearchCV' if halving else 'GridSearchCV' if tuning['search'] == 'grid' else 'RandomizedSearchCV'} "
+           "with a PredefinedSplit); the test split is not used.")
+    blocks = [Heading(2, f"Hyperparameter search: {tuning['model']}"), Paragraph(how),
+              Table(header, body, right_align_from=len(header) - 2,
+                    caption=f"The best {min(limit, len(ok))} of {len(ok)} finished trials, best first"
+                            + (" (halving: the best is taken from the last round reached)." if halving else "."))]
+    if best:
+        blocks.append(Paragraph(f"Best: {', '.join(f'{k}={v}' for k, v in best['params'].items())}, validation accuracy "
+                                f"{_pct(best['score'])}. Train and test it with: python benchmark.py --models "
+                                f"{tuning['model']} --params results.json"))
+    return blocks
