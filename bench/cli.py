@@ -57,9 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--robustness", action="store_true",
                         help="after training, score every model on the test set under all 18 corruptions at severity 3 "
                              "(as 'benchmark.py robustness OUT_DIR' does)")
-    parser.add_argument("--params", metavar="FILE",
+    parser.add_argument("--params", metavar="FILE", action="append",
                         help="settings that replace the registry's: a 'benchmark.py tune' results.json (its best trial) "
-                             "or a JSON object of model -> {parameter: value}; each row records them")
+                             "or a JSON object of model -> {parameter: value}; repeat for several files; each row "
+                             "records them")
     parser.add_argument("--offline", action="store_true",
                         help="never try to download MNIST (go straight to the sample when it is not found)")
     return parser
@@ -113,7 +114,8 @@ def run_main(argv) -> int:
         from .tune import TuneError, read_params_file
 
         try:
-            params = {m: {"settings": p, "source": str(args.params)} for m, p in read_params_file(args.params).items()}
+            params = {m: {"settings": p, "source": str(path)} for path in args.params
+                      for m, p in read_params_file(path).items()}
         except TuneError as e:
             return fail(console, str(e))
     if args.seeds is not None and args.seeds < 1:
