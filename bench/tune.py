@@ -135,19 +135,27 @@ class _TrialLog:
             raise _BudgetSpent
 
     def record(self, results: dict, caught: list) -> None:
+        """The trial scikit-learn just scored: the last entry of its results so far."""
         failure = next((str(w.message) for w in caught if "fits failed" in str(w.message)), None)
         score = float(results["mean_test_score"][-1])
-        trial = {"trial": len(self.tuning["trials"]) + 1,
-                 "params": {k: _plain(v) for k, v in results["params"][-1].items()},
-                 "status": OK if failure is None and np.isfinite(score) else "failed",
-                 "score": score if np.isfinite(score) else None,
-                 "fit_seconds": float(results["mean_fit_time"][-1]),
-                 "score_seconds": float(results["mean_score_time"][-1]), "finished_at": now()}
-        for extra in ("iter", "n_resources"):  # halving: the round and the images it trained on
-            if extra in results:
-                trial[extra] = int(results[extra][-1])
-        if failure:
-            trial["error"] = failure.strip().splitlines()[-1][:500]
+        self._add({"params": results["params"][-1], "score": score if np.isfinite(score) else None,
+                   "fit_seconds": float(results["mean_fit_time"][-1]),
+                   "score_seconds": float(results["mean_score_time"][-1]),
+                   **{k: int(results[k][-1]) for k in ("iter", "n_resources") if k in results}}, failure)
+
+    def record_failure(self, params: dict, extra: dict | None, message: str, seconds: float) -> None:
+        """A trial whose fit raised: scikit-learn raises instead of scoring when all of a call's fits fail."""
+        self._add({"params": params, "score": None, "fit_seconds": seconds, "score_seconds": 0.0,
+                   **{k: int(v[0]) for k, v in (extra or {}).items()}}, message)
+
+    def _add(self, trial: dict, failure: str | None) -> None:
+        trial = {"trial": len(self.tuning["trials"]) + 1, **trial,
+                 "params": {k: _plain(v) for k, v in trial["params"].items()},
+                 "status": OK if failure is None and trial["score"] is not None else "failed", "finished_at": now()}
+        if trial["status"] != OK:
+            # the summary scikit-learn writes ends with the exception's own line
+            lines = [line for line in (failure or "scored NaN").strip().splitlines() if line.strip()]
+            trial["error"] = lines[-1][:500]
         self.tuning["trials"].append(trial)
         self.ran += 1
         self.longest = max(self.longest, trial["fit_seconds"] + trial["score_seconds"])
@@ -178,11 +186,18 @@ class _TrialByTrial:
                     continue
                 self.trial_log.before_trial()
                 extra = {k: v[i:i + 1] for k, v in more_results.items()} if more_results else None
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", FitFailedWarning)
-                    results = evaluate_candidates([params], cv, more_results=extra)
+                started = time.perf_counter()
+                try:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always", FitFailedWarning)
+                        results = evaluate_candidates([params], cv, more_results=extra)
+                except ValueError as e:
+                    if "fits failed" not in str(e):
+                        raise
+                    self.trial_log.record_failure(params, extra, str(e), time.perf_counter() - started)
+                    continue
                 self.trial_log.record(results, caught)
-            if results is None:
+            if results is None:  # nothing scored: every candidate was done before, or failed
                 raise _NothingLeft
             return results
 
@@ -302,7 +317,7 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
         except _BudgetSpent:
             session["stopped_by"] = "budget"
         except _NothingLeft:
-            session["stopped_by"] = "nothing left to run"
+            session["stopped_by"] = "finished" if searcher.trial_log.ran else "nothing left to run"
     save()
     return results_path
 

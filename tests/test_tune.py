@@ -87,6 +87,16 @@ def test_budget_stops_between_trials_and_resume_runs_only_the_rest(tmp_path):
         run_tune("knn", search="random", space_path=space, out_dir=out, resume=True, **SMALL)
 
 
+def test_a_trial_that_fails_is_recorded_and_the_search_goes_on(tmp_path):
+    """PCA cannot keep 5,000 components of 784 pixels: that trial fails, the other is scored."""
+    path = run_tune("knn", search="grid", space_path=space_file(tmp_path, {"n_components": [5000, 20]}),
+                    out_dir=tmp_path / "fail", **SMALL)
+    tuning = read_results(path).tuning
+    failed, ok = tuning["trials"]
+    assert failed["status"] == "failed" and failed["score"] is None and "n_components" in failed["error"]
+    assert ok["status"] == "ok" and tuning["best"]["params"] == {"n_components": 20}
+
+
 def test_random_search_samples_distinct_candidates_at_most_the_grid(tmp_path):
     path = run_tune("knn", search="random", n_iter=50, space_path=space_file(tmp_path, KNN_SPACE),
                     out_dir=tmp_path / "random", **SMALL)
