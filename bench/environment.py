@@ -13,8 +13,8 @@ def describe() -> dict:
     from importlib import metadata
 
     packages = {}
-    for name in ("numpy", "scikit-learn", "scikit-image", "tensorflow", "keras", "opencv-python-headless",
-                 "opencv-python", "pandas", "skops", "mlxtend", "rich", "matplotlib"):
+    for name in ("numpy", "scikit-learn", "scikit-image", "tensorflow", "keras", "ai-edge-litert",
+                 "opencv-python-headless", "opencv-python", "pandas", "skops", "mlxtend", "rich", "matplotlib"):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -297,6 +297,7 @@ def test_tflite_inference_predicts_as_keras(sample_splits, tmp_path):
     check = est.inference_check(s.x_test)
     assert check == {**check, "inference": "tflite", "same_predictions_as_keras": 1.0}
     assert check["max_abs_proba_difference"] < 1e-4
+    assert check["interpreter"] == "ai-edge-litert"  # LiteRT, a dependency, not the deprecated tf.lite.Interpreter
     batch = est.predict_proba(s.x_test[:50])
     singles = np.concatenate([est.predict_proba(s.x_test[i : i + 1]) for i in range(50)])
     assert np.allclose(singles, batch, atol=1e-5)

@@ -246,6 +246,7 @@ def _inference_paragraph(check: dict | None) -> list:
     """A model predicting through its own inference path says how it agrees with the model it came from."""
     if not check:
         return []
-    return [Paragraph(f"Inference: {check['inference']}; same prediction as the Keras model on "
+    interpreter = f" ({check['interpreter']})" if check.get("interpreter") else ""
+    return [Paragraph(f"Inference: {check['inference']}{interpreter}; same prediction as the Keras model on "
                       f"{check['same_predictions_as_keras']:.2%} of the test images (largest probability "
                       f"difference {check['max_abs_proba_difference']:.1e}).")]

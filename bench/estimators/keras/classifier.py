@@ -15,7 +15,7 @@ import numpy as np
 from ..base import N_CLASSES, DigitClassifier, check_images
 from . import architectures
 from .architectures import _keras
-from .inference import INFERENCE, LiteRunner, TracedRunner, agreement, batched_proba
+from .inference import INFERENCE, LiteRunner, TracedRunner, agreement, batched_proba, lite_interpreter_name
 from .training import Recipe, dtype_policy, enable_determinism, recalibrate_batch_norm, resolve_precision, train
 
 
@@ -141,7 +141,8 @@ class KerasClassifier(DigitClassifier):
         X = check_images(X)
         keras_proba = batched_proba(self._keras_runner(), X, batch_size)
         proba = self._predict_proba(X, batch_size) if proba is None else np.asarray(proba)
-        return {"inference": self.inference, **agreement(proba, keras_proba)}
+        interpreter = {"interpreter": lite_interpreter_name()} if self.inference == "tflite" else {}
+        return {"inference": self.inference, **interpreter, **agreement(proba, keras_proba)}
 
     # ---- persistence ----
     def __getstate__(self):

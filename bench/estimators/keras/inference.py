@@ -40,8 +40,17 @@ class TracedRunner:
         return self._fn(x).numpy()
 
 
+def lite_interpreter_name() -> str:
+    """Which interpreter runs the TensorFlow Lite models here: 'ai-edge-litert' or 'tf.lite'."""
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return "tf.lite"
+    return "ai-edge-litert"
+
+
 def _lite_interpreter(**kwargs):
-    try:  # LiteRT, TensorFlow Lite's successor, when installed
+    try:  # LiteRT, TensorFlow Lite's successor (a dependency; where it has no wheel, TensorFlow's own stands in)
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import warnings
