@@ -14,7 +14,8 @@ def describe() -> dict:
 
     packages = {}
     for name in ("numpy", "scikit-learn", "scikit-image", "tensorflow", "keras", "ai-edge-litert",
-                 "opencv-python-headless", "opencv-python", "pandas", "skops", "mlxtend", "rich", "matplotlib"):
+                 "opencv-python-headless", "opencv-python", "pandas", "skops", "mlxtend", "rich", "matplotlib",
+                 "onnxruntime", "skl2onnx", "tf2onnx"):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -315,3 +315,21 @@ def test_model_trained_on_some_digits_still_answers_in_digits(sample_splits):
     assert proba.shape == (len(s.x_test), 10) and np.allclose(proba.sum(axis=1), 1.0)
     assert set(est.predict(s.x_test)) <= {3, 5}
     assert set(est.predict(s.x_test[np.isin(s.y_test, [3, 5])])) == {3, 5}
+
+
+def test_onnx_runtime_predicts_as_the_model(fitted, sample_splits):
+    """Every model runs in ONNX Runtime with the same predictions. kNN only with uniform weights: the converter
+    ignores distance weighting, so the registry's distance-weighted knn refuses rather than mislead."""
+    name, est = fitted
+    x = sample_splits.x_test
+    if name == "knn":
+        with pytest.raises(NotImplementedError, match="uniform-vote probabilities"):
+            est.onnx_export()
+        est = clone(est).set_params(weights="uniform").fit(sample_splits.x_train, sample_splits.y_train)
+    native = est.predict_proba(x)
+    onnx = est.onnx_predictor(threads=1)(x)
+    assert onnx.shape == (len(x), 10)
+    np.testing.assert_allclose(onnx.sum(axis=1), 1.0, atol=1e-5)
+    agreement = np.mean(onnx.argmax(1) == native.argmax(1))
+    assert agreement >= (0.99 if name == "knn" else 0.999), name
+    assert np.abs(onnx - native).max() < (1.0 if name == "knn" else 1e-3), name

@@ -136,12 +136,16 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """(N, 28, 28) images -> (N, 10) class probabilities."""
         check_is_fitted(self, "classes_")
-        proba = self._predict_proba(check_images(X, estimator=self))
-        if proba.shape[1] != N_CLASSES:  # trained on some digits only: a scikit-learn model has a column per digit seen
-            full = np.zeros((len(proba), N_CLASSES), dtype=proba.dtype)
-            full[:, self.trained_digits_] = proba
-            proba = full
-        return proba
+        return self._all_digits(self._predict_proba(check_images(X, estimator=self)))
+
+    def _all_digits(self, proba: np.ndarray) -> np.ndarray:
+        """(N, K) probabilities over the digits trained on -> (N, 10), zeros for digits never seen."""
+        if proba.shape[1] == N_CLASSES:
+            return proba
+        # trained on some digits only: a scikit-learn model has a column per digit seen
+        full = np.zeros((len(proba), N_CLASSES), dtype=proba.dtype)
+        full[:, self.trained_digits_] = proba
+        return full
 
     def predict(self, X) -> np.ndarray:
         """(N, 28, 28) images -> (N,) predicted digits."""
@@ -165,6 +169,19 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """A model predicting through its own inference path (TensorFlow Lite) says how it agrees with
         the model it was converted from on images X (N, 28, 28), given its `predict_proba(X)`; None otherwise."""
         return None
+
+    # ---- ONNX Runtime: the same fitted model through a compiled runtime ----
+    def onnx_export(self):
+        """This fitted model as an `onnx.OnnxExport`: the ONNX graph and the numpy code around it."""
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
+
+    def onnx_predictor(self, threads: int | None = None):
+        """A function (N, 28, 28) images -> (N, 10) probabilities running this model in ONNX Runtime."""
+        from .onnx import OnnxRunner
+
+        check_is_fitted(self, "classes_")
+        runner = OnnxRunner(self.onnx_export(), threads)
+        return lambda X: self._all_digits(runner.predict_proba(check_images(X, estimator=self)))
 
     # ---- persistence: skops for sklearn models, overridden for Keras ----
     def save(self, path) -> Path:

@@ -198,6 +198,36 @@ class HogSVM(DigitClassifier):
     def _predict_proba_slice(self, X):
         return self.svm_.predict_proba(self.features_.transform(X))
 
+    def onnx_export(self):
+        """Deskew and HOG (+ pixels) in numpy; PCA and the SVM's decision values in ONNX; the calibration
+        (temperature or per-class sigmoid, as CalibratedClassifierCV applies it) in numpy."""
+        from sklearn.pipeline import make_pipeline as pipeline
+
+        from .onnx import OnnxExport, sklearn_graph
+
+        calibrated = self.svm_.calibrated_classifiers_[0]
+        svm = calibrated.estimator.estimator  # inside the FrozenEstimator, which skl2onnx does not know
+        steps = self.features_.steps
+        has_pca = isinstance(steps[-1][1], PCA)
+        front = self.features_[:-1] if has_pca else self.features_
+        graph = pipeline(steps[-1][1], svm) if has_pca else svm
+        n_features = steps[-1][1].n_features_in_ if has_pca else svm.n_features_in_
+        method, calibrators = calibrated.method, calibrated.calibrators
+        if method not in ("temperature", "sigmoid") or len(svm.classes_) < 3:
+            raise NotImplementedError(f"no ONNX export for {method} calibration over {len(svm.classes_)} classes")
+
+        def calibrate(outputs):
+            scores = np.asarray(outputs[1], dtype=np.float64)  # one-vs-rest decision values
+            if method == "temperature":
+                return calibrators[0].predict(scores)
+            proba = np.column_stack([c.predict(s) for c, s in zip(calibrators, scores.T)])
+            total = proba.sum(axis=1, keepdims=True)
+            return np.divide(proba, total, out=np.full_like(proba, 1 / proba.shape[1]), where=total != 0)
+
+        return OnnxExport(sklearn_graph(graph, n_features, raw_scores=True), front.transform, calibrate,
+                          "deskew, HOG and pixels in numpy; PCA and the SVM in ONNX; "
+                          f"{method} calibration in numpy")
+
 
 class RandomForest(DigitClassifier):
     """Random forest on raw pixels (scaled 0-1)."""
@@ -219,6 +249,14 @@ class RandomForest(DigitClassifier):
 
     def _predict_proba(self, X):
         return self.pipeline_.predict_proba(X)
+
+    def onnx_export(self):
+        """Pixels scaled in numpy; the forest in ONNX (TreeEnsembleClassifier)."""
+        from .onnx import OnnxExport, sklearn_graph
+
+        forest = self.pipeline_[-1]
+        return OnnxExport(sklearn_graph(forest, forest.n_features_in_), self.pipeline_[:-1].transform,
+                          lambda outputs: outputs[1], "pixels scaled in numpy; the forest in ONNX")
 
 
 class KNN(DigitClassifier):
@@ -246,3 +284,19 @@ class KNN(DigitClassifier):
 
     def _predict_proba(self, X):
         return self.pipeline_.predict_proba(X)
+
+    def onnx_export(self):
+        """Deskew and pixel scaling in numpy; PCA and the neighbour search in ONNX. The search is brute
+        force over every training image (ONNX has no index), so it is slow per image; float32
+        distances can also order near-equal neighbours differently from scikit-learn's float64."""
+        from .onnx import OnnxExport, sklearn_graph
+
+        if self.weights != "uniform":
+            # measured: the graph's probabilities are plain thirds (uniform votes) where scikit-learn weighs
+            # by distance; 98.3% same predictions on the sample. A different model must not be reported as this one.
+            raise NotImplementedError("skl2onnx's kNN graph returns uniform-vote probabilities, not "
+                                      f"weights={self.weights!r} ones; only weights='uniform' is exported")
+
+        front, search = self.pipeline_[:2], self.pipeline_[2:]
+        return OnnxExport(sklearn_graph(search, search.n_features_in_), front.transform, lambda outputs: outputs[1],
+                          "deskew and pixels in numpy; PCA and a brute-force neighbour search in ONNX")

@@ -126,6 +126,13 @@ class KerasClassifier(DigitClassifier):
     def n_params(self):
         return int(self.model_.count_params())
 
+    def onnx_export(self):
+        """The whole network in ONNX (Keras 3's exporter); numpy only adds the channel axis."""
+        from ..onnx import OnnxExport, keras_graph
+
+        return OnnxExport(keras_graph(self.model_), lambda X: X[..., None], lambda outputs: outputs[0],
+                          "the whole network in ONNX")
+
     # ---- hooks the runner calls ----
     def set_artifact_path(self, path) -> None:
         self.set_params(checkpoint_path=str(path))

@@ -1,0 +1,74 @@
+"""ONNX export of fitted estimators, run by ONNX Runtime: one compiled runtime for every model.
+
+Each estimator's `onnx_export()` returns an `OnnxExport`: the serialized graph plus the numpy
+code that stays around it. Front ends with no ONNX converter (deskew, HOG: OpenCV and numpy)
+stay in numpy and the classifier behind them goes to ONNX; `note` says which part is which.
+`OnnxRunner` runs an export on a fixed number of threads and returns (N, 10) probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..threads import available_cores
+
+OPSET = 17  # every converter used here (skl2onnx, Keras' tf2onnx) writes it; ONNX Runtime 1.16+ runs it
+
+
+@dataclass
+class OnnxExport:
+    model: bytes  # the serialized ONNX graph
+    front: Callable  # (N, 28, 28) float32 images (0-255) -> the graph's input, float32
+    post: Callable  # the graph's outputs (a list of arrays) -> (N, K) class probabilities
+    note: str  # which part runs in ONNX Runtime and which in numpy
+
+
+def sklearn_graph(model, n_features: int, raw_scores: bool = False) -> bytes:
+    """A fitted scikit-learn classifier (or pipeline ending in one) -> ONNX bytes; input (N, n_features)
+    float32; outputs label and a plain (N, K) array of probabilities (or raw scores)."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    last = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(last): {"zipmap": False, **({"raw_scores": True} if raw_scores else {})}}
+    graph = to_onnx(model, initial_types=[("features", FloatTensorType([None, n_features]))], options=options,
+                    target_opset=OPSET)
+    return graph.SerializeToString()
+
+
+def keras_graph(model) -> bytes:
+    """A Keras model -> ONNX bytes through Keras 3's own exporter (tf2onnx underneath)."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # the exporter needs a model that has been called
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf2onnx's own deprecation and numpy warnings
+        path = Path(tmp) / "model.onnx"
+        model.export(str(path), format="onnx", verbose=False, opset_version=OPSET)
+        return path.read_bytes()
+
+
+class OnnxRunner:
+    """An OnnxExport in an ONNX Runtime session on `threads` threads (default: this process's cores)."""
+
+    def __init__(self, export: OnnxExport, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cores()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: no warnings on the user's terminal
+        self.export = export
+        self.session = ort.InferenceSession(export.model, options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) float32 images -> (N, K) float64 probabilities, K the classes the model was trained on."""
+        outputs = self.session.run(None, {self.input: np.ascontiguousarray(self.export.front(X), dtype=np.float32)})
+        proba = np.asarray(self.export.post(outputs), dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
