@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Other commands: 'benchmark.py report RESULTS.json' rebuilds reports; 'benchmark.py robustness RUN_DIR'\n"
         "scores a run's saved models on corrupted digits; 'benchmark.py curves' draws learning curves;\n"
         "'benchmark.py tune --model NAME' searches a model's settings on the validation split;\n"
+        "'benchmark.py optimise RUN_DIR' runs a run's saved models through ONNX Runtime;\n"
         "'benchmark.py predict IMAGE...' reads digits in photos or drawings with the saved models;\n"
         "'benchmark.py serve' starts a local draw-a-digit page; 'benchmark.py kaggle' writes a Kaggle submission;\n"
         "'benchmark.py check' and 'benchmark.py baseline'\n"
@@ -83,6 +84,7 @@ SUBCOMMANDS = {
     "robustness": ("bench.robustness", "main"),
     "curves": ("bench.curves", "main"),
     "tune": ("bench.tune", "main"),
+    "optimise": ("bench.optimise", "main"),
     "predict": ("bench.use.predict", "main"),
     "serve": ("bench.use.serve_cli", "main"),
     "kaggle": ("bench.use.kaggle", "main"),

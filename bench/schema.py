@@ -150,6 +150,8 @@ class Row:
     robustness: dict | None = None  # accuracy under corruptions, written by `benchmark.py robustness` (schema 2)
     # settings that replaced the registry's (`--params FILE`): {"settings": {...}, "source": FILE}; None: registry
     settings_source: dict | None = None
+    # the same model through other runtimes or made smaller (`benchmark.py optimise`): one flat dict each
+    variants: list | None = None
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -182,7 +184,7 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
-_ROW_OPTIONAL = {"reliability", "robustness", "settings_source"}  # written only when measured, so schema 1 rows write back unchanged
+_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants"}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass

@@ -20,7 +20,8 @@ FORBIDDEN = {
     "bench.registry": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli"],
     "bench.runner": ["bench.report", "bench.perfcheck", "bench.cli"],
     "bench.report": ["bench.estimators", "bench.runner", "bench.data", "bench.perfcheck", "bench.cli",
-                     "bench.corruptions", "bench.robustness", "bench.curves", "bench.tune"],
+                     "bench.corruptions", "bench.robustness", "bench.curves", "bench.tune", "bench.optimise",
+                     "bench.saved"],
     # measurements of numbers: nothing above them
     "bench.significance": ["bench."],
     "bench.calibration": ["bench.runner", "bench.registry", "bench.estimators", "bench.results", "bench.report",
@@ -31,6 +32,9 @@ FORBIDDEN = {
     "bench.robustness": ["bench.runner", "bench.curves", "bench.tune", "bench.perfcheck", "bench.cli"],
     "bench.curves": ["bench.runner", "bench.robustness", "bench.tune", "bench.perfcheck", "bench.cli"],
     "bench.tune": ["bench.runner", "bench.robustness", "bench.curves", "bench.perfcheck", "bench.cli"],
+    "bench.optimise": ["bench.runner", "bench.robustness", "bench.curves", "bench.tune", "bench.perfcheck", "bench.cli"],
+    "bench.saved": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves",
+                    "bench.tune", "bench.optimise"],
     "bench.perfcheck": ["bench.estimators", "bench.report", "bench.cli"],
     # using saved models: reads them, never trains through the runner or builds reports
     "bench.use": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves",

@@ -26,8 +26,8 @@ def test_run_writes_both_reports_with_the_same_figures(ci_run):
     assert md_images == html_images and len(md_images) > 3 * len(MODELS)
     assert "true " in md and "Actual" not in md  # confusions listed; sample predictions are a figure + table
     assert "<script" not in page and "http://" not in page and "https://" not in page  # offline, no scripts
-    # Keras models say which inference path made their numbers and how it agrees with Keras itself
-    assert md.count("Inference: tflite; same prediction as the Keras model on 100.00%") == 5
+    # Keras models say which inference path (and interpreter) made their numbers and how it agrees with Keras
+    assert md.count("Inference: tflite (ai-edge-litert); same prediction as the Keras model on 100.00%") == 5
 
 
 def test_report_opens_with_the_comparison_and_answers_which_model_and_why(ci_run):

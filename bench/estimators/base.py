@@ -175,12 +175,13 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """This fitted model as an `onnx.OnnxExport`: the ONNX graph and the numpy code around it."""
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
 
-    def onnx_predictor(self, threads: int | None = None):
-        """A function (N, 28, 28) images -> (N, 10) probabilities running this model in ONNX Runtime."""
+    def onnx_predictor(self, threads: int | None = None, export=None):
+        """A function (N, 28, 28) images -> (N, 10) probabilities running this model in ONNX Runtime
+        on `threads` threads (default: this process's cores); export: an `onnx_export()` already made."""
         from .onnx import OnnxRunner
 
         check_is_fitted(self, "classes_")
-        runner = OnnxRunner(self.onnx_export(), threads)
+        runner = OnnxRunner(export or self.onnx_export(), threads)
         return lambda X: self._all_digits(runner.predict_proba(check_images(X, estimator=self)))
 
     # ---- persistence: skops for sklearn models, overridden for Keras ----

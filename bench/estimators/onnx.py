@@ -29,13 +29,17 @@ class OnnxExport:
 def sklearn_graph(model, n_features: int, raw_scores: bool = False) -> bytes:
     """A fitted scikit-learn classifier (or pipeline ending in one) -> ONNX bytes; input (N, n_features)
     float32; outputs label and a plain (N, K) array of probabilities (or raw scores)."""
+    import warnings
+
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
     last = model.steps[-1][1] if hasattr(model, "steps") else model
     options = {id(last): {"zipmap": False, **({"raw_scores": True} if raw_scores else {})}}
-    graph = to_onnx(model, initial_types=[("features", FloatTensorType([None, n_features]))], options=options,
-                    target_opset=OPSET)
+    with warnings.catch_warnings():  # the SVC converter reads probA_, which scikit-learn 1.9 warns about
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = to_onnx(model, initial_types=[("features", FloatTensorType([None, n_features]))], options=options,
+                        target_opset=OPSET)
     return graph.SerializeToString()
 
 

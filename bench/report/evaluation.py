@@ -234,3 +234,35 @@ def tuning_section(results: Results, limit: int = 25) -> list:
                                 f"{_pct(best['score'])}. Train and test it with: python benchmark.py --models "
                                 f"{tuning['model']} --params results.json"))
     return blocks
+
+
+def optimisation_section(results: Results) -> list:
+    """Each model natively and through the runtimes `benchmark.py optimise` measured, side by side."""
+    rows = [r for r in ok_rows_by_accuracy(results) if r.variants]
+    if not rows:
+        return []
+    header = ["model", "runtime", "accuracy", "same predictions", "max |Δp|", "size (MB)", "throughput (img/s)",
+              "latency p50 (ms)", "latency p95 (ms)"]
+    body, unsupported, notes = [], [], []
+    for r in rows:
+        m = r.metrics
+        body.append([r.name, "native", _pct(m["accuracy"]), "-", "-", f"{m['size_bytes'] / 1e6:.2f}",
+                     f"{m['throughput_img_s']:,.0f}", f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p95']:.3f}"])
+        for v in r.variants:
+            if v["status"] != "ok":
+                unsupported.append(f"{r.name} ({v['variant']}): {v['reason']}")
+                continue
+            body.append([r.name, v["variant"], _pct(v["accuracy"]), _pct(v["same_predictions_as_native"]),
+                         f"{v['max_abs_proba_difference']:.1e}", f"{v['size_bytes'] / 1e6:.2f}",
+                         f"{v['throughput_img_s']:,.0f}", f"{v['latency_ms_p50']:.3f}", f"{v['latency_ms_p95']:.3f}"])
+            notes.append(f"{r.name}: {v['note']}")
+    blocks = [Heading(2, "Optimisation: the same models through ONNX Runtime"),
+              Paragraph("Each saved model exported to ONNX and run by ONNX Runtime on the run's threads, measured as "
+                        "the native model was: the whole test set in batches of 1,000, and one image per call. "
+                        "'Same predictions': share of test images with the native model's predicted digit; "
+                        "max |Δp|: largest probability difference. Native Keras models predict through TensorFlow "
+                        "Lite (LiteRT). Size: the native saved file(s), the ONNX graph."),
+              Table(header, body, right_align_from=2), BulletList(notes)]
+    if unsupported:
+        blocks.append(Paragraph("Not exported: " + "; ".join(unsupported) + "."))
+    return blocks

@@ -1,0 +1,51 @@
+"""A run's saved models: loaded safely and checked to be the models the run measured.
+
+Used by the commands that work on a finished run without retraining (`robustness`, `optimise`).
+Loading goes through each estimator class's own `load` (skops allow-list, Keras safe mode).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .registry import MODELS
+from .results import load_predictions
+from .schema import Row
+
+# A saved model must predict the run's test images as the run recorded (its predictions file) on at
+# least this share of them; otherwise another run has overwritten it and the numbers would be about
+# a different model. Without a predictions file its accuracy must match to one image.
+SAME_MODEL_AGREEMENT = 0.999
+
+
+class SavedModelError(ValueError):
+    """A saved model is missing, unknown, unreadable or not the one the run measured."""
+
+
+def load_saved_model(row: Row):
+    """The fitted estimator a row's model_path holds; SavedModelError naming the file otherwise."""
+    path = Path(row.model_path or "")
+    if not row.model_path or not path.is_file():
+        raise SavedModelError(f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})")
+    if row.name not in MODELS:
+        raise SavedModelError(f"{path}: {row.name!r} is not a model this version of digit-bench knows")
+    try:
+        return MODELS[row.name].estimator_class.load(path)
+    except Exception as e:  # a damaged file or a refused type: name the file, never a traceback
+        raise SavedModelError(f"{path}: cannot load the saved {row.name} model: {type(e).__name__}: {e}") from None
+
+
+def check_same_model(est, row: Row, x, run_dir: Path) -> float:
+    """The model's clean accuracy, after checking it predicts as the run recorded (see SAME_MODEL_AGREEMENT)."""
+    predictions = run_dir / (row.predictions_path or "missing")
+    y_pred = est.predict(x)
+    if predictions.is_file():
+        recorded = load_predictions(predictions)
+        agreement = float((recorded["y_pred"] == y_pred).mean()) if len(recorded["y_pred"]) == len(y_pred) else 0.0
+        clean = float((recorded["y_true"] == y_pred).mean())
+        if agreement < SAME_MODEL_AGREEMENT:
+            raise SavedModelError(f"{row.model_path}: predicts {agreement:.2%} of the run's test images as the run recorded; "
+                                  "the file was overwritten by another run (use one --models-dir per run)")
+        return clean
+    raise SavedModelError(f"{predictions}: missing; without the run's predictions the saved {row.name} model "
+                          "cannot be checked to be the one the run measured")
