@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .results import RESULTS_NAME, load_predictions, load_test_set, now, read_results, write_results
-from .saved import SavedModelError, check_same_model, load_saved_model
+from .results import load_predictions, now, write_results
+from .saved import SavedModelError, check_same_model, load_saved_model, open_run, run_test_set
 from .schema import OK, SCHEMA
 from .threads import available_cores
 
@@ -60,20 +60,11 @@ def run_optimise(run_dir, models=None, command="", on_model=None) -> Path:
     from . import threads as thread_limits
 
     run_dir = Path(run_dir)
-    results_path = run_dir / RESULTS_NAME
-    if not run_dir.is_dir():
-        raise OptimiseError(f"{run_dir}: no such run directory")
-    if not results_path.is_file():
-        raise OptimiseError(f"{run_dir}: holds no {RESULTS_NAME}; give the folder a run wrote (its --out)")
-    results = read_results(results_path)
-    rows = [r for r in results.ok_rows() if models is None or r.name in models]
-    if models is not None and (missing := sorted(set(models) - {r.name for r in rows})):
-        raise OptimiseError(f"{run_dir}: has no measured model {', '.join(missing)}")
-    if not rows:
-        raise OptimiseError(f"{run_dir}: has no measured models (run python benchmark.py first)")
-    test_set = load_test_set(run_dir / "test_set.npz")
-    if test_set is None:
-        raise OptimiseError(f"{run_dir / 'test_set.npz'}: missing; the run's test images are needed")
+    try:
+        results_path, results, rows = open_run(run_dir, models)
+        test_set = run_test_set(run_dir)
+    except SavedModelError as e:
+        raise OptimiseError(str(e)) from None
     x, y = test_set
     settings = results.run.profile_settings
     threads, latency_calls = settings.get("threads"), int(settings.get("latency_calls", 1000))

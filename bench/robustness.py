@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from . import corruptions
-from .results import (RESULTS_NAME, ROBUSTNESS_SAMPLES_NAME, atomic_write_bytes, load_test_set, now, read_results,
-                      write_results)
-from .saved import SavedModelError, check_same_model, load_saved_model
+from .results import (ROBUSTNESS_SAMPLES_NAME, atomic_write_bytes, now, write_results)
+from .saved import SavedModelError, check_same_model, load_saved_model, open_run, run_test_set
 from .schema import SCHEMA
 
 class RobustnessError(ValueError):
@@ -58,26 +57,20 @@ def run_robustness(run_dir, names=None, severity=corruptions.DEFAULT_SEVERITY, s
     A model measured again the same way (source, severity, seed) keeps its other corruptions.
     """
     run_dir = Path(run_dir)
-    results_path = run_dir / RESULTS_NAME
-    if not run_dir.is_dir():
-        raise RobustnessError(f"{run_dir}: no such run directory")
-    if not results_path.is_file():
-        raise RobustnessError(f"{run_dir}: holds no {RESULTS_NAME}; give the folder a run wrote (its --out)")
-    results = read_results(results_path)
-    rows = [r for r in results.ok_rows() if models is None or r.name in models]
-    if models is not None and (missing := sorted(set(models) - {r.name for r in rows})):
-        raise RobustnessError(f"{run_dir}: has no measured model {', '.join(missing)}")
-    if not rows:
-        raise RobustnessError(f"{run_dir}: has no measured models to test (run python benchmark.py first)")
+    try:
+        results_path, results, rows = open_run(run_dir, models)
+    except SavedModelError as e:
+        raise RobustnessError(str(e)) from None
     if severity not in corruptions.SEVERITIES:
         raise RobustnessError(f"severity {severity} is out of range; choose 1 to 5")
     everything = names is None or names == "all" or list(names) == list(corruptions.CORRUPTIONS)
     if isinstance(names, (list, tuple)):
         names = ",".join(names)
     names = corruptions.parse_corruption_names(names)
-    test_set = load_test_set(run_dir / "test_set.npz")
-    if test_set is None:
-        raise RobustnessError(f"{run_dir / 'test_set.npz'}: missing; the run's test images are needed")
+    try:
+        test_set = run_test_set(run_dir)
+    except SavedModelError as e:
+        raise RobustnessError(str(e)) from None
     x, y = test_set
     mnist_c = None
     if mnist_c_path:

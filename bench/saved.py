@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .registry import MODELS
-from .results import load_predictions
-from .schema import Row
+from .results import RESULTS_NAME, load_predictions, load_test_set, read_results
+from .schema import Results, Row
 
 # A saved model must predict the run's test images as the run recorded (its predictions file) on at
 # least this share of them; otherwise another run has overwritten it and the numbers would be about
@@ -49,3 +49,29 @@ def check_same_model(est, row: Row, x, run_dir: Path) -> float:
         return clean
     raise SavedModelError(f"{predictions}: missing; without the run's predictions the saved {row.name} model "
                           "cannot be checked to be the one the run measured")
+
+
+def open_run(run_dir, models=None) -> tuple[Path, Results, list[Row]]:
+    """A finished run's results path, results and the ok rows of `models` (None: all); SavedModelError
+    naming the folder when it is not a run or lacks a model asked for."""
+    run_dir = Path(run_dir)
+    results_path = run_dir / RESULTS_NAME
+    if not run_dir.is_dir():
+        raise SavedModelError(f"{run_dir}: no such run directory")
+    if not results_path.is_file():
+        raise SavedModelError(f"{run_dir}: holds no {RESULTS_NAME}; give the folder a run wrote (its --out)")
+    results = read_results(results_path)
+    rows = [r for r in results.ok_rows() if models is None or r.name in models]
+    if models is not None and (missing := sorted(set(models) - {r.name for r in rows})):
+        raise SavedModelError(f"{run_dir}: has no measured model {', '.join(missing)}")
+    if not rows:
+        raise SavedModelError(f"{run_dir}: has no measured models to test (run python benchmark.py first)")
+    return results_path, results, rows
+
+
+def run_test_set(run_dir) -> tuple:
+    """The run's test images (N, 28, 28) and labels (N,); SavedModelError when the run left none."""
+    test_set = load_test_set(Path(run_dir) / "test_set.npz")
+    if test_set is None:
+        raise SavedModelError(f"{Path(run_dir) / 'test_set.npz'}: missing; the run's test images are needed")
+    return test_set
