@@ -113,7 +113,7 @@ def run_main(argv) -> int:
 
     params = None
     if args.params:
-        from .tune import TuneError, read_params_file
+        from .tune_files import TuneError, read_params_file
 
         try:
             params = {m: {"settings": p, "source": str(path)} for path in args.params

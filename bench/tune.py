@@ -10,13 +10,13 @@ The search classes are made to evaluate one candidate at a time (`_TrialByTrial`
 trial is written to the results file the moment it ends, the budget is checked between
 trials, and a resumed grid or random search skips the trials it already has. The results
 file holds the run (its sessions say what stopped each: finished, budget) and a `tuning`
-dict: model, search, space, one flat dict per trial and the best; `benchmark.py --params RESULTS.json` trains with the best settings.
+dict: model, search, space, one flat dict per trial and the best; `benchmark.py --params
+RESULTS.json` trains with the best settings. Space and params files are read in bench.tune_files.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 import warnings
 from pathlib import Path
@@ -28,14 +28,10 @@ from .data import DataError, load_dataset
 from .registry import MODELS, PROFILES
 from .results import RESULTS_NAME, now, read_results, write_results
 from .schema import OK, SCHEMA, Results, Run
+from .tune_files import TuneError, grid_size, parse_space, read_space_file
 
 SEARCHES = ("grid", "random", "halving")
-DISTRIBUTIONS = ("loguniform", "uniform", "randint")
 HALVING_FACTOR = 3  # each round keeps the best third of the candidates on three times the images
-
-
-class TuneError(ValueError):
-    """The model, search space, budget or output folder cannot be used as asked."""
 
 
 class _BudgetSpent(Exception):
@@ -53,70 +49,6 @@ def _plain(value):
 
 def _key(params: dict) -> str:
     return json.dumps({k: _plain(v) for k, v in params.items()}, sort_keys=True)
-
-
-def parse_space(space, model: str, source: str, search: str) -> dict:
-    """A search space as data -> what scikit-learn's search classes take ({param: list | distribution}).
-
-    space: {param: [values...]} or {param: {"loguniform" | "uniform" | "randint": [low, high]}};
-    distributions only for random and halving searches. Errors name the source and the parameter.
-    """
-    from scipy import stats
-
-    if not isinstance(space, dict) or not space:
-        raise TuneError(f"{source}: the search space is empty; give at least one parameter, e.g. "
-                        '{"C": [1, 10]}')
-    params = MODELS[model].estimator_class().get_params()
-    parsed = {}
-    for name, values in space.items():
-        if name not in params:
-            raise TuneError(f"{source}: {model} has no parameter {name!r} (it has: {', '.join(sorted(params))})")
-        if isinstance(values, list):
-            if not values:
-                raise TuneError(f"{source}: {name} has an empty list of values")
-            parsed[name] = values
-            continue
-        kind = next(iter(values)) if isinstance(values, dict) and len(values) == 1 else None
-        bounds = values.get(kind) if kind else None
-        if kind not in DISTRIBUTIONS or not (isinstance(bounds, list) and len(bounds) == 2
-                                             and all(isinstance(b, (int, float)) for b in bounds)):
-            raise TuneError(f"{source}: {name} must be a list of values or one of "
-                            f"{{\"{'|'.join(DISTRIBUTIONS)}\": [low, high]}}, got {json.dumps(values)}")
-        low, high = bounds
-        if not low < high or (kind == "loguniform" and low <= 0):
-            raise TuneError(f"{source}: {name}: {kind} needs 0 < low < high" if kind == "loguniform"
-                            else f"{source}: {name}: {kind} needs low < high, got {bounds}")
-        if search == "grid":
-            raise TuneError(f"{source}: a grid search needs a list of values for {name}, not a {kind} distribution "
-                            "(use --search random or halving)")
-        if kind == "loguniform":
-            parsed[name] = stats.loguniform(low, high)
-        elif kind == "uniform":
-            parsed[name] = stats.uniform(low, high - low)
-        else:
-            parsed[name] = stats.randint(int(low), int(high) + 1)
-    return parsed
-
-
-def read_space_file(path) -> dict:
-    """The JSON object in `path`; TuneError naming the file when it is missing or not a JSON object."""
-    path = Path(path)
-    try:
-        space = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise TuneError(f"{path}: no such search-space file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TuneError(f"{path}: not a JSON search space ({e})") from None
-    if not isinstance(space, dict):
-        raise TuneError(f"{path}: must hold a JSON object of parameter -> values, got {type(space).__name__}")
-    return space
-
-
-def grid_size(space: dict) -> int | None:
-    """Candidates in a space of lists only; None when it has a distribution (endless)."""
-    if any(not isinstance(v, list) for v in space.values()):
-        return None
-    return math.prod(len(v) for v in space.values())
 
 
 class _TrialLog:
@@ -320,35 +252,6 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
             session["stopped_by"] = "finished" if searcher.trial_log.ran else "nothing left to run"
     save()
     return results_path
-
-
-def read_params_file(path) -> dict[str, dict]:
-    """--params FILE -> {model: {param: value}}: a tune results file (its best trial) or a JSON object of
-    model -> settings. One-line errors name the file, the model or the parameter."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise TuneError(f"--params: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TuneError(f"--params: {path}: not JSON ({e})") from None
-    if isinstance(data, dict) and isinstance(data.get("tuning"), dict):
-        best = data["tuning"].get("best")
-        if not best:
-            raise TuneError(f"--params: {path}: the search in it has no finished trial yet")
-        data = {data["tuning"]["model"]: best["params"]}
-    if not isinstance(data, dict) or not data:
-        raise TuneError(f"--params: {path}: must be a tune results.json or a JSON object of model -> settings")
-    for model, params in data.items():
-        if model not in MODELS:
-            raise TuneError(f"--params: {path}: unknown model {model!r}; choose from {', '.join(MODELS)}")
-        if not isinstance(params, dict):
-            raise TuneError(f"--params: {path}: the settings of {model} must be a JSON object")
-        known = MODELS[model].estimator_class().get_params()
-        if unknown := sorted(set(params) - set(known)):
-            raise TuneError(f"--params: {path}: {model} has no parameter {', '.join(map(repr, unknown))} "
-                            f"(it has: {', '.join(sorted(known))})")
-    return data
 
 
 def build_parser():

@@ -32,6 +32,8 @@ FORBIDDEN = {
     "bench.robustness": ["bench.runner", "bench.curves", "bench.tune", "bench.perfcheck", "bench.cli"],
     "bench.curves": ["bench.runner", "bench.robustness", "bench.tune", "bench.perfcheck", "bench.cli"],
     "bench.tune": ["bench.runner", "bench.robustness", "bench.curves", "bench.perfcheck", "bench.cli"],
+    "bench.tune_files": ["bench.runner", "bench.report", "bench.robustness", "bench.curves", "bench.tune",
+                         "bench.perfcheck", "bench.cli"],
     "bench.optimise": ["bench.runner", "bench.robustness", "bench.curves", "bench.tune", "bench.perfcheck", "bench.cli"],
     "bench.saved": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves",
                     "bench.tune", "bench.optimise"],

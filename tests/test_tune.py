@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bench.results import read_results
-from bench.tune import TuneError, parse_space, read_params_file, run_tune
+from bench.tune import run_tune
+from bench.tune_files import TuneError, parse_space, read_params_file
 from conftest import bench
 
 SMALL = {"dataset": "mnist-sample", "profile": "ci"}
