@@ -23,7 +23,8 @@ NATIVE_LOG = re.compile(
     rb"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\] "
     rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] "
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
-    rb"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate"
+    rb"|fully_quantize: \d+, inference_type: )"  # the LiteRT converter's int8 notice
 )
 SHOW_NATIVE_LOGS = "DIGIT_BENCH_NATIVE_LOGS"  # =1: let library logs through (debugging)
 

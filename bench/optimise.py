@@ -1,12 +1,16 @@
-"""Compiled runtimes for a run's saved models: `benchmark.py optimise RUN_DIR`.
+"""Faster and smaller forms of a run's saved models: `benchmark.py optimise RUN_DIR`.
 
-Every saved model is exported to ONNX (each estimator's `onnx_export`) and run by ONNX Runtime on
-the run's thread count; its numbers land in the model's row as a variant (`Row.variants`), one
-flat dict beside the native measurement: runtime, what runs where, ONNX file size, accuracy on
-the run's test set, agreement with the native model's recorded predictions (same argmax) and the
-largest probability difference, throughput (batches of 1,000) and single-image latency, measured
-as the run measured the native model. A model that cannot be exported gets a variant with status
-"unsupported" and the reason. Nothing is retrained; rows are written as each model finishes.
+Every saved model is measured in other forms ("variants", of the kinds in estimators.variants.KINDS):
+  runtime    ONNX Runtime (each estimator's `onnx_export`); for Keras also the float32 LiteRT file
+  quantised  LiteRT dynamic-range, float16 and int8 files, ONNX Runtime static int8 (Keras models)
+  pruned     magnitude-pruned copies fine-tuned on the training split (Keras models)
+  smaller    fewer trees, fewer reference images or PCA dimensions, an SVM trained on a subset
+Each variant's numbers land in the model's row (`Row.variants`) as one flat dict beside the native
+measurement, measured as the run measured the native model: file size, accuracy on the run's test
+set, agreement with the native model's recorded predictions (same argmax) and the largest
+probability difference, throughput (batches of 1,000) and single-image latency. A model that has no
+such form gets a variant with status "unsupported" and the reason. The originals are never
+retrained; results are written as each variant finishes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .data import DataError, load_dataset
+from .estimators.variants import KINDS, Variant, VariantData
 from .results import load_predictions, now, write_results
 from .saved import SavedModelError, check_same_model, load_saved_model, open_run, run_test_set
 from .schema import OK, SCHEMA
@@ -24,10 +30,25 @@ from .threads import available_cores
 
 ONNX_RUNTIME = "onnxruntime"
 UNSUPPORTED = "unsupported"
+FAILED = "failed"
 
 
 class OptimiseError(ValueError):
-    """The run directory or its saved models cannot be used."""
+    """The run directory, its saved models or the options cannot be used."""
+
+
+def measure(predict, x, y, recorded: dict, threads: int | None, latency_calls: int) -> dict:
+    """Quality, agreement with the native model's recorded predictions, throughput and latency of
+    `predict` ((N, 28, 28) images -> (N, 10) probabilities) on test images x with labels y."""
+    proba = np.concatenate([predict(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+    quality = metrics.quality(y, proba)
+    return {
+        "accuracy": quality["accuracy"], "log_loss": quality["log_loss"],
+        "same_predictions_as_native": float(np.mean(proba.argmax(1) == recorded["y_pred"])),
+        "max_abs_proba_difference": float(np.abs(proba - recorded["proba"]).max()),
+        **metrics.throughput(predict, x), **metrics.latency(predict, x, calls=latency_calls),
+        "threads": threads or available_cores(),
+    }
 
 
 def onnx_variant(est, x, y, recorded: dict, threads: int | None, latency_calls: int) -> dict:
@@ -38,25 +59,65 @@ def onnx_variant(est, x, y, recorded: dict, threads: int | None, latency_calls: 
     try:
         export = est.onnx_export()
     except NotImplementedError as e:
-        return {"variant": ONNX_RUNTIME, "status": UNSUPPORTED, "reason": str(e), "finished_at": now()}
+        return {"variant": ONNX_RUNTIME, "kind": "runtime", "status": UNSUPPORTED, "reason": str(e), "finished_at": now()}
     export_seconds = time.perf_counter() - start
-    predict = est.onnx_predictor(threads, export)
-
-    proba = np.concatenate([predict(x[i:i + 1000]) for i in range(0, len(x), 1000)])
-    quality = metrics.quality(y, proba)
-    return {
-        "variant": ONNX_RUNTIME, "status": OK, "runtime": f"onnxruntime {onnxruntime.__version__}",
-        "note": export.note, "size_bytes": len(export.model), "export_seconds": export_seconds,
-        "accuracy": quality["accuracy"], "log_loss": quality["log_loss"],
-        "same_predictions_as_native": float(np.mean(proba.argmax(1) == recorded["y_pred"])),
-        "max_abs_proba_difference": float(np.abs(proba - recorded["proba"]).max()),
-        **metrics.throughput(predict, x), **metrics.latency(predict, x, calls=latency_calls),
-        "threads": threads or available_cores(), "finished_at": now(),
-    }
+    return {"variant": ONNX_RUNTIME, "kind": "runtime", "status": OK, "runtime": f"onnxruntime {onnxruntime.__version__}",
+            "note": export.note, "size_bytes": len(export.model), "export_seconds": export_seconds,
+            **measure(est.onnx_predictor(threads, export), x, y, recorded, threads, latency_calls), "finished_at": now()}
 
 
-def run_optimise(run_dir, models=None, command="", on_model=None) -> Path:
-    """Measure every saved model of the run in run_dir through ONNX Runtime; returns the results path."""
+def variant_result(v: Variant, seconds: float, x, y, recorded, threads, latency_calls) -> dict:
+    """One made variant, measured: a flat dict for Row.variants."""
+    return {"variant": v.name, "kind": v.kind, "status": OK, "runtime": v.runtime, "note": v.note,
+            "size_bytes": v.size_bytes, **v.extra, "make_seconds": seconds,
+            **measure(v.predict_proba, x, y, recorded, threads, latency_calls), "finished_at": now()}
+
+
+def _variants(est, data, kinds, threads):
+    """(seconds to make it, variant) pairs; a failure ends the model's list with (seconds, exception)."""
+    made = iter(est.variants(data, kinds, threads))
+    while True:
+        start = time.perf_counter()
+        try:
+            v = next(made)
+        except StopIteration:
+            return
+        except Exception as e:  # one model's failure must not lose the others' numbers
+            yield time.perf_counter() - start, e
+            return
+        yield time.perf_counter() - start, v
+
+
+def training_data(results, data_path, prune_epochs: int) -> VariantData:
+    """The run's training and validation splits, loaded again and checked against its fingerprint."""
+    dataset, settings = results.run.dataset, results.run.profile_settings
+    try:
+        splits = load_dataset(dataset["name"], seed=results.run.seed, val_fraction=settings["val_fraction"],
+                              train_size=settings["train_size"], test_size=settings["test_size"], path=data_path,
+                              download=False)
+    except DataError as e:
+        raise OptimiseError(str(e)) from None
+    if splits.fingerprint != dataset["fingerprint"]:
+        raise OptimiseError(f"{splits.source}: is not the data the run used ({dataset['name']} from {dataset['source']}); "
+                            "pass --data with that file (quantisation, pruning and smaller models need its training split)")
+    return VariantData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, results.run.seed, prune_epochs)
+
+
+def parse_kinds(text: str | None) -> tuple:
+    """'quantised,pruned' -> ('quantised', 'pruned'); None -> every kind."""
+    if not text:
+        return KINDS
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if not kinds or unknown:
+        raise OptimiseError(f"--kinds {text!r}: {', '.join(unknown) or 'empty'} is not a kind; choose from {', '.join(KINDS)}")
+    return kinds
+
+
+def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, command="",
+                 on_variant=None) -> Path:
+    """Make and measure each kind of variant of every saved model of the run in run_dir; returns the
+    results path. on_variant(model name, variant dict) is called as each one is stored."""
     from . import threads as thread_limits
 
     run_dir = Path(run_dir)
@@ -68,7 +129,16 @@ def run_optimise(run_dir, models=None, command="", on_model=None) -> Path:
     x, y = test_set
     settings = results.run.profile_settings
     threads, latency_calls = settings.get("threads"), int(settings.get("latency_calls", 1000))
+    data = training_data(results, data_path, prune_epochs) if set(kinds) - {"runtime"} else None
     results.schema = SCHEMA
+
+    def store(row, variant):
+        variant = {**variant, "command": command}
+        row.variants = [v for v in (row.variants or []) if v["variant"] != variant["variant"]] + [variant]
+        write_results(results_path, results)  # each variant's numbers are safe as soon as they exist
+        if on_variant:
+            on_variant(row.name, variant)
+
     with thread_limits.limited(threads):
         for row in rows:
             try:
@@ -77,11 +147,14 @@ def run_optimise(run_dir, models=None, command="", on_model=None) -> Path:
             except SavedModelError as e:
                 raise OptimiseError(str(e)) from None
             recorded = load_predictions(run_dir / row.predictions_path)
-            variant = {**onnx_variant(est, x, y, recorded, threads, latency_calls), "command": command}
-            row.variants = [v for v in (row.variants or []) if v["variant"] != variant["variant"]] + [variant]
-            write_results(results_path, results)  # each model's numbers are safe as soon as they exist
-            if on_model:
-                on_model(row.name, variant)
+            if "runtime" in kinds:
+                store(row, onnx_variant(est, x, y, recorded, threads, latency_calls))
+            for seconds, v in _variants(est, data, kinds, threads):
+                if isinstance(v, Exception):
+                    store(row, {"variant": f"{'/'.join(kinds)} variants", "status": FAILED,
+                                "reason": f"{type(v).__name__}: {v}", "finished_at": now()})
+                else:
+                    store(row, variant_result(v, seconds, x, y, recorded, threads, latency_calls))
     return results_path
 
 
@@ -96,6 +169,11 @@ def build_parser():
         epilog="exit codes: 0 done (models that cannot be exported are listed with the reason); 2 bad input.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder a run wrote (its --out), with results.json")
     p.add_argument("--models", metavar="A,B", help="which of the run's models (default: every measured one)")
+    p.add_argument("--kinds", metavar="A,B", help=f"which kinds of variant: {', '.join(KINDS)} (default: all)")
+    p.add_argument("--data", metavar="PATH", help="the run's data, for the kinds that need its training split "
+                                                  "(default: $MNIST_PATH, as for the main command)")
+    p.add_argument("--prune-epochs", type=int, default=1, metavar="N",
+                   help="fine-tuning epochs per pruned model (default 1)")
     return p
 
 
@@ -112,15 +190,18 @@ def main(argv) -> int:
 
     def show(name, v):
         if v["status"] != OK:
-            console.print(f"{name}: no ONNX Runtime variant: {v['reason']}")
+            console.print(f"{name} {v['variant']}: {v['status']}: {v['reason']}", highlight=False)
             return
-        console.print(f"{name}: ONNX Runtime accuracy {v['accuracy']:.4f}, same predictions "
+        console.print(f"{name} {v['variant']}: accuracy {v['accuracy']:.4f}, same predictions "
                       f"{v['same_predictions_as_native']:.2%}, latency p50 {v['latency_ms_p50']:.3f} ms, "
-                      f"{v['size_bytes'] / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s so far")
+                      f"{v['size_bytes'] / 1e6:.2f} MB, {time.perf_counter() - start:.0f} s so far", highlight=False)
 
     try:
+        if args.prune_epochs < 1:
+            raise OptimiseError(f"--prune-epochs {args.prune_epochs}: must be at least 1")
         models = args.models.split(",") if args.models else None
-        results_path = run_optimise(args.run_dir, models, command=command, on_model=show)
+        results_path = run_optimise(args.run_dir, models, parse_kinds(args.kinds), args.data, args.prune_epochs,
+                                    command=command, on_variant=show)
     except (OptimiseError, ResultsError) as e:
         return fail(console, str(e))
     console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {results_path}")

@@ -86,9 +86,10 @@ def test_resume_after_kill_keeps_finished_models(tmp_path):
     assert len(after["run"]["sessions"]) == 2
 
 
-def test_resume_with_other_seed_is_refused(tmp_path):
-    out = tmp_path / "run"
-    assert bench("--profile", "ci", "--models", "knn", out=out).returncode == 0
+def test_resume_with_other_seed_is_refused(ci_run, tmp_path):
+    from test_robustness import copy_run
+
+    out = copy_run(ci_run, tmp_path / "run")  # a finished ci run (seed 0): refused before any training
     proc = bench("--profile", "ci", "--models", "knn", "--resume", "--seed", "7", out=out)
     assert proc.returncode == 2 and "cannot resume, seed was 0, now 7" in proc.stdout
     again = bench("--profile", "ci", "--models", "knn", out=out)
@@ -97,29 +98,29 @@ def test_resume_with_other_seed_is_refused(tmp_path):
 
 def test_seeds_add_spread_and_resume_adds_only_new_seeds(tmp_path):
     out = tmp_path / "run"
-    proc = bench("--profile", "ci", "--models", "random-forest,knn", "--seeds", "3", out=out)
+    proc = bench("--profile", "ci", "--models", "random-forest,knn", "--seeds", "2", out=out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "accuracy over seeds" in proc.stdout and "(3 seeds)" in proc.stdout
+    assert "accuracy over seeds" in proc.stdout and "(2 seeds)" in proc.stdout
     results = json.loads((out / "results.json").read_text())
-    assert results["run"]["seeds"] == 3
+    assert results["run"]["seeds"] == 2
     forest, knn = results["models"]["random-forest"], results["models"]["knn"]
-    assert forest["seed"] == 0 and [r["seed"] for r in forest["seed_runs"]] == [1, 2]
+    assert forest["seed"] == 0 and [r["seed"] for r in forest["seed_runs"]] == [1]
     assert all(r["status"] == "ok" and 0 < r["accuracy"] <= 1 for r in forest["seed_runs"])
     # the seed reaches the forest (three different models), and not the deterministic kNN
-    assert len({forest["metrics"]["log_loss"], *(r["log_loss"] for r in forest["seed_runs"])}) == 3
+    assert len({forest["metrics"]["log_loss"], *(r["log_loss"] for r in forest["seed_runs"])}) == 2
     assert {r["accuracy"] for r in knn["seed_runs"]} == {knn["metrics"]["accuracy"]}  # kNN has no randomness
     report = (out / "report.md").read_text()
     assert "accuracy over seeds" in report and "Seeds: 0: " in report
 
-    more = bench("--profile", "ci", "--models", "random-forest,knn", "--seeds", "4", "--resume", out=out)
+    more = bench("--profile", "ci", "--models", "random-forest,knn", "--seeds", "3", "--resume", out=out)
     assert more.returncode == 0, more.stdout[-3000:]
     after = json.loads((out / "results.json").read_text())
-    assert after["run"]["sessions"][-1]["models_run"] == ["random-forest@seed3", "knn@seed3"]
-    assert after["models"]["random-forest"]["seed_runs"][:2] == forest["seed_runs"]
-    assert "(4 seeds)" in more.stdout
+    assert after["run"]["sessions"][-1]["models_run"] == ["random-forest@seed2", "knn@seed2"]
+    assert after["models"]["random-forest"]["seed_runs"][:1] == forest["seed_runs"]
+    assert "(3 seeds)" in more.stdout
     again = bench("--profile", "ci", "--models", "random-forest,knn", "--resume", out=out)  # N is the run's own
     assert again.returncode == 0 and json.loads((out / "results.json").read_text())["run"]["sessions"][-1]["models_run"] == []
-    assert "(4 seeds)" in again.stdout
+    assert "(3 seeds)" in again.stdout
 
 
 def test_seeds_below_one_is_one_line_exit_2():

@@ -184,6 +184,12 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         runner = OnnxRunner(export or self.onnx_export(), threads)
         return lambda X: self._all_digits(runner.predict_proba(check_images(X, estimator=self)))
 
+    # ---- variants: quantised, pruned, smaller (`benchmark.py optimise`) ----
+    def variants(self, data, kinds, threads: int | None = None):
+        """Yield `variants.Variant`s of this fitted model of the given kinds (see variants.KINDS);
+        data: a `variants.VariantData` (training split for fine-tuning, calibration or retraining)."""
+        return iter(())
+
     # ---- persistence: skops for sklearn models, overridden for Keras ----
     def save(self, path) -> Path:
         import skops.io as sio

@@ -6,6 +6,8 @@ saves with skops and loads without unpickling arbitrary code.
 
 from __future__ import annotations
 
+import copy
+
 import cv2
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -16,7 +18,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.model_selection import PredefinedSplit
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.svm import SVC
 
 from .base import DigitClassifier
@@ -228,6 +230,24 @@ class HogSVM(DigitClassifier):
                           "deskew, HOG and pixels in numpy; PCA and the SVM in ONNX; "
                           f"{method} calibration in numpy")
 
+    # An SVM's prediction cost is its support vectors: training on fewer images keeps fewer.
+    SUBSET_FRACTIONS = (0.1, 0.3)
+
+    def variants(self, data, kinds, threads=None):
+        """The same settings retrained on stratified subsets of the training split (fewer support vectors)."""
+        from sklearn.base import clone
+
+        from .variants import sklearn_variant, stratified_indices
+
+        if "smaller" not in kinds:
+            return
+        for n in (round(f * len(data.y_train)) for f in self.SUBSET_FRACTIONS):
+            index = stratified_indices(data.y_train, n, data.seed)
+            small = clone(self).fit(data.x_train[index], data.y_train[index], validation_data=(data.x_val, data.y_val))
+            yield sklearn_variant(f"subset-{n}", f"retrained on {n:,} of {len(data.y_train):,} training images: "
+                                  f"{small.n_support_vectors_:,} support vectors (full: {self.n_support_vectors_:,})",
+                                  small, {"n_support_vectors": small.n_support_vectors_})
+
 
 class RandomForest(DigitClassifier):
     """Random forest on raw pixels (scaled 0-1)."""
@@ -257,6 +277,23 @@ class RandomForest(DigitClassifier):
         forest = self.pipeline_[-1]
         return OnnxExport(sklearn_graph(forest, forest.n_features_in_), self.pipeline_[:-1].transform,
                           lambda outputs: outputs[1], "pixels scaled in numpy; the forest in ONNX")
+
+    TREE_COUNTS = (10, 30)
+
+    def variants(self, data, kinds, threads=None):
+        """The forest's first n trees (no retraining: each tree was grown independently)."""
+        from .variants import sklearn_variant
+
+        forest = self.pipeline_[-1]
+        if "smaller" not in kinds:
+            return
+        for n in (n for n in self.TREE_COUNTS if n < len(forest.estimators_)):
+            few = copy.copy(forest)
+            few.estimators_, few.n_estimators = forest.estimators_[:n], n
+            small = copy.copy(self)
+            small.pipeline_ = Pipeline(self.pipeline_.steps[:-1] + [(self.pipeline_.steps[-1][0], few)])
+            small.n_estimators = n
+            yield sklearn_variant(f"trees-{n}", f"the first {n} of {len(forest.estimators_)} trees, no retraining", small)
 
 
 class KNN(DigitClassifier):
@@ -300,3 +337,36 @@ class KNN(DigitClassifier):
         front, search = self.pipeline_[:2], self.pipeline_[2:]
         return OnnxExport(sklearn_graph(search, search.n_features_in_), front.transform, lambda outputs: outputs[1],
                           "deskew and pixels in numpy; PCA and a brute-force neighbour search in ONNX")
+
+    # A query costs (reference images) x (dimensions): both can shrink without retraining anything.
+    REFERENCE_FRACTIONS = (0.1, 0.3)
+    COMPONENTS = (20, 30)
+
+    def variants(self, data, kinds, threads=None):
+        """Fewer reference images (a stratified subset of the stored ones) or fewer PCA dimensions (the
+        leading components of the fitted PCA are exactly a smaller PCA's); the neighbour index is rebuilt."""
+        from .variants import sklearn_variant, stratified_indices
+
+        if "smaller" not in kinds:
+            return
+        *front, search = self.pipeline_.steps
+        references, labels = search[1]._fit_X, search[1].classes_[search[1]._y]
+        for n in (round(f * len(labels)) for f in self.REFERENCE_FRACTIONS):
+            index = stratified_indices(labels, n, data.seed)
+            yield sklearn_variant(f"references-{n}", f"{n:,} of the {len(labels):,} reference images, stratified",
+                                  self._with(front, references[index], labels[index]))
+        pca = self.pipeline_[-2] if isinstance(self.pipeline_[-2], PCA) else None
+        for k in (k for k in self.COMPONENTS if pca is not None and k < pca.n_components_):
+            fewer = copy.copy(pca)
+            fewer.n_components = fewer.n_components_ = k
+            for name in ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_"):
+                setattr(fewer, name, getattr(pca, name)[:k])
+            yield sklearn_variant(f"pca-{k}", f"the first {k} of {pca.n_components_} PCA dimensions, no refit",
+                                  self._with(front[:-1] + [(front[-1][0], fewer)], references[:, :k], labels))
+
+    def _with(self, front_steps, references, labels):
+        """A copy of this model whose neighbour search holds `references` (already transformed) instead."""
+        small = copy.copy(self)
+        search = KNeighborsClassifier(**self.pipeline_[-1].get_params()).fit(references, labels)
+        small.pipeline_ = Pipeline(list(front_steps) + [(self.pipeline_.steps[-1][0], search)])
+        return small

@@ -76,3 +76,45 @@ class OnnxRunner:
         outputs = self.session.run(None, {self.input: np.ascontiguousarray(self.export.front(X), dtype=np.float32)})
         proba = np.asarray(self.export.post(outputs), dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
+
+
+def quantise_int8(export: OnnxExport, calibration: np.ndarray, batch_size: int = 100) -> OnnxExport:
+    """The export's graph with int8 weights (per channel) and int8 activations whose scales come from
+    calibration images (N, 28, 28): ONNX Runtime's static quantisation, in QDQ format.
+
+    Static, not dynamic: dynamic quantisation turns each Conv into ConvInteger, which ONNX Runtime's
+    CPU provider runs slowly (measured on the cnn: single-image p50 24 ms against 0.33 ms in float).
+    """
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    name = ort.InferenceSession(export.model, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    feeds = [{name: np.ascontiguousarray(export.front(calibration[i:i + batch_size]), dtype=np.float32)}
+             for i in range(0, len(calibration), batch_size)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._feeds = iter(feeds)
+
+        def get_next(self):
+            return next(self._feeds, None)
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a warning per integer tensor it leaves alone
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            source, prepared, quantised = (Path(tmp) / f for f in ("float.onnx", "prepared.onnx", "int8.onnx"))
+            source.write_bytes(export.model)
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)  # symbolic shapes need sympy
+            quantize_static(str(prepared), str(quantised), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+            model = quantised.read_bytes()
+    finally:
+        root.setLevel(level)
+    return OnnxExport(model, export.front, export.post, export.note + "; int8 weights and activations (static, QDQ)")

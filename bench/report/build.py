@@ -201,7 +201,7 @@ def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path 
             *evaluation.significance_section(results, fig_dir), *evaluation.seeds_section(results),
             *evaluation.calibration_section(results, fig_dir),
             *evaluation.robustness_section(results, run_dir, fig_dir), *evaluation.curves_section(results, fig_dir),
-            *evaluation.optimisation_section(results), *evaluation.tuning_section(results),
+            *evaluation.optimisation_section(results, fig_dir), *evaluation.tuning_section(results),
             *run_section(results), *dataset_section(results, arrays, fig_dir),
             *sample_predictions_section(results, arrays, fig_dir))
     for row in ok_rows_by_accuracy(results):

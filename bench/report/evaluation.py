@@ -17,7 +17,8 @@ from ..schema import METRICS, Results
 from ..significance import seed_interval
 from . import figures
 from .columns import TIED_MARK, ok_rows_by_accuracy, seed_entries, tied_with_best
-from .document import BulletList, Cell, Heading, Paragraph, Table, figure_block
+from .document import BulletList, Cell, Heading, Image, Paragraph, Table, figure_block
+from .pareto import ACCURACY_WINDOW, accuracy_axis, front_of
 
 CALIBRATION_METHOD = (f"ECE: expected calibration error of the top label over {ECE_BINS} equal-width confidence bins "
                       "(sum over bins of share of images x |accuracy - mean confidence|); Brier: mean over images of "
@@ -236,33 +237,147 @@ def tuning_section(results: Results, limit: int = 25) -> list:
     return blocks
 
 
-def optimisation_section(results: Results) -> list:
-    """Each model natively and through the runtimes `benchmark.py optimise` measured, side by side."""
+NATIVE = "native"
+VARIANT_KINDS = ("runtime", "quantised", "pruned", "smaller")  # the table's order within a model
+KIND_METHOD = {
+    "runtime": "runtime: the same model exported and run by another runtime (ONNX Runtime)",
+    "quantised": "quantised: weights (and for int8 activations) stored in fewer bits (LiteRT dynamic range, "
+                 "float16 or int8; ONNX int8)",
+    "pruned": "pruned: the smallest weights set to zero to the stated sparsity (the zeros cost file size "
+              "until compressed, hence the gzip column)",
+    "smaller": "smaller: a cut-down classical model (fewer trees, fewer PCA components, a smaller kNN "
+               "reference set, an SVM trained on a subset)",
+}
+
+
+def variant_kind(v: dict) -> str:
+    """A variant's kind; results written before kinds existed held ONNX Runtime variants only."""
+    return v.get("kind") or "runtime"
+
+
+def _mb(n) -> str:
+    if n is None:
+        return "-"
+    mb = n / 1e6
+    return f"{mb:.2f}" if mb >= 0.1 else f"{mb:.3f}"
+
+
+def _points_delta(accuracy, native) -> str:
+    """Accuracy minus the native model's, in percentage points, signed ("-0.05", "+0.01", "0.00")."""
+    d = round(100 * (accuracy - native), 2)
+    return "0.00" if d == 0 else f"{d:+.2f}"
+
+
+def _grouped(pairs) -> list[str]:
+    """(model, variant, text) -> one line per distinct text naming who it applies to, first-seen order:
+    "cnn, lenet5 (litert-int8, litert-float16): text"."""
+    by_text: dict = {}
+    for model, variant, text in pairs:
+        who = by_text.setdefault(text, {})
+        who.setdefault(model, []).append(variant)
+    lines = []
+    for text, who in by_text.items():
+        by_variants: dict = {}  # models with the same variants share one label
+        for model, variants in who.items():
+            by_variants.setdefault(tuple(variants), []).append(model)
+        label = "; ".join(f"{', '.join(models)} ({', '.join(variants)})" for variants, models in by_variants.items())
+        lines.append(f"{label}: {text}")
+    return lines
+
+
+def optimisation_points(rows) -> list[dict]:
+    """Every model natively and every measured variant: model, variant, kind, accuracy, size_bytes, latency_ms_p50."""
+    points = []
+    for r in rows:
+        m = r.metrics
+        points.append({"model": r.name, "variant": NATIVE, "kind": NATIVE, "accuracy": m["accuracy"],
+                       "size_bytes": m.get("size_bytes"), "latency_ms_p50": m.get("latency_ms_p50")})
+        points += [{"model": r.name, "variant": v["variant"], "kind": variant_kind(v), "accuracy": v["accuracy"],
+                    "size_bytes": v.get("size_bytes"), "latency_ms_p50": v.get("latency_ms_p50")}
+                   for v in _ok_variants(r)]
+    return points
+
+
+def _ok_variants(row) -> list[dict]:
+    ok = [v for v in row.variants or [] if v.get("status") == "ok"]
+    order = {k: i for i, k in enumerate(VARIANT_KINDS)}
+    return sorted(ok, key=lambda v: order.get(variant_kind(v), len(order)))  # stable: measured order within a kind
+
+
+def _point_name(p: dict) -> str:
+    return f"{p['model']} {p['variant']}"
+
+
+def optimisation_section(results: Results, fig_dir: Path | None = None) -> list:
+    """Each model natively and in every form `benchmark.py optimise` measured (other runtimes, quantised,
+    pruned, smaller), one table grouped per model; with fig_dir, accuracy against size and latency with
+    the Pareto fronts."""
     rows = [r for r in ok_rows_by_accuracy(results) if r.variants]
     if not rows:
         return []
-    header = ["model", "runtime", "accuracy", "same predictions", "max |Δp|", "size (MB)", "throughput (img/s)",
-              "latency p50 (ms)", "latency p95 (ms)"]
-    body, unsupported, notes = [], [], []
+    header = ["model", "variant", "kind", "accuracy", "Δ accuracy (points)", "same predictions", "max |Δp|",
+              "size (MB)", "gzip (MB)", "sparsity", "throughput (img/s)", "latency p50 (ms)", "latency p95 (ms)"]
+    body, unsupported, notes, kinds = [], [], [], set()
     for r in rows:
         m = r.metrics
-        body.append([r.name, "native", _pct(m["accuracy"]), "-", "-", f"{m['size_bytes'] / 1e6:.2f}",
+        body.append([r.name, NATIVE, NATIVE, _pct(m["accuracy"]), "-", "-", "-", _mb(m.get("size_bytes")), "-", "-",
                      f"{m['throughput_img_s']:,.0f}", f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p95']:.3f}"])
-        for v in r.variants:
-            if v["status"] != "ok":
-                unsupported.append(f"{r.name} ({v['variant']}): {v['reason']}")
-                continue
-            body.append([r.name, v["variant"], _pct(v["accuracy"]), _pct(v["same_predictions_as_native"]),
-                         f"{v['max_abs_proba_difference']:.1e}", f"{v['size_bytes'] / 1e6:.2f}",
-                         f"{v['throughput_img_s']:,.0f}", f"{v['latency_ms_p50']:.3f}", f"{v['latency_ms_p95']:.3f}"])
-            notes.append(f"{r.name}: {v['note']}")
-    blocks = [Heading(2, "Optimisation: the same models through ONNX Runtime"),
-              Paragraph("Each saved model exported to ONNX and run by ONNX Runtime on the run's threads, measured as "
-                        "the native model was: the whole test set in batches of 1,000, and one image per call. "
-                        "'Same predictions': share of test images with the native model's predicted digit; "
+        unsupported += [(r.name, v["variant"], f"{v['status']}, {v.get('reason') or 'no reason given'}")
+                        for v in r.variants if v.get("status") != "ok"]
+        for v in _ok_variants(r):
+            kinds.add(variant_kind(v))
+            sparsity = v.get("sparsity")
+            body.append([r.name, v["variant"], variant_kind(v), _pct(v["accuracy"]),
+                         _points_delta(v["accuracy"], m["accuracy"]), _pct(v["same_predictions_as_native"]),
+                         f"{v['max_abs_proba_difference']:.1e}", _mb(v["size_bytes"]), _mb(v.get("size_gzip_bytes")),
+                         "-" if sparsity is None else f"{100 * sparsity:.1f}%", f"{v['throughput_img_s']:,.0f}",
+                         f"{v['latency_ms_p50']:.3f}", f"{v['latency_ms_p95']:.3f}"])
+            if v.get("note"):
+                notes.append((r.name, v["variant"], v["note"]))
+    described = [KIND_METHOD[k] for k in VARIANT_KINDS if k in kinds]
+    blocks = [Heading(2, "Optimisation: runtimes, quantisation, pruning and smaller models"),
+              Paragraph("Each saved model measured natively and in other forms, on the run's threads and as the "
+                        "native model was: the whole test set in batches of 1,000, and one image per call. "
+                        + (f"Kinds: {'; '.join(described)}. " if described else "")
+                        + "Δ accuracy: the variant's accuracy minus the native model's, in percentage points; "
+                        "'same predictions': share of test images with the native model's predicted digit; "
                         "max |Δp|: largest probability difference. Native Keras models predict through TensorFlow "
-                        "Lite (LiteRT). Size: the native saved file(s), the ONNX graph."),
-              Table(header, body, right_align_from=2), BulletList(notes)]
+                        "Lite (LiteRT). Size: the native saved file(s), the variant's file; gzip: that file "
+                        "gzip-compressed; sparsity: share of zero weights."),
+              Table(header, body, right_align_from=3,
+                    caption="Grouped per model (most accurate model first): the native model, then its variants "
+                            "by kind. '-': not measured or not applicable.")]
+    if notes:
+        blocks.append(BulletList(_grouped(notes)))
     if unsupported:
-        blocks.append(Paragraph("Not exported: " + "; ".join(unsupported) + "."))
+        blocks += [Paragraph("Not exported or not measured:"), BulletList(_grouped(unsupported))]
+    if fig_dir is not None:
+        blocks += _pareto_figure(optimisation_points(rows), fig_dir)
     return blocks
+
+
+def _pareto_figure(points, fig_dir: Path) -> list:
+    if all(p["kind"] == NATIVE for p in points):  # nothing measured beside the natives
+        return []
+    low, _ = accuracy_axis([p["accuracy"] for p in points])
+    sentences = []
+    for cost, what in (("size_bytes", "size"), ("latency_ms_p50", "latency")):
+        front = front_of(points, cost)
+        if front:
+            sentences.append(f"Front by {what}, {'smallest' if what == 'size' else 'fastest'} first: "
+                             + ", ".join(f"{_point_name(points[i])} ({_pct(points[i]['accuracy'])})" for i in front)
+                             + ".")
+    below = [p for p in points if p["accuracy"] < low]
+    if below:
+        sentences.append(f"Below the axis (more than {100 * ACCURACY_WINDOW:.0f} points under the best; drawn hollow "
+                         "on the bottom edge): " + ", ".join(f"{_point_name(p)} ({_pct(p['accuracy'])})" for p in below)
+                         + ".")
+    path = figures.optimisation_pareto(points, fig_dir / "optimisation_pareto.png")
+    pruned = any(p["kind"] == "pruned" for p in points)
+    caption = ("Accuracy against size and against single-image latency (p50), log x: one point per model (colour) "
+               "and variant (marker: kind); ringed and joined: the Pareto front, the points no other point is at "
+               "least as good as on both axes and better than on one. "
+               + ("Size is the file as stored: pruning's zeros save space only compressed (the gzip column). "
+                  if pruned else "") + " ".join(sentences))
+    return [Image(f"{fig_dir.name}/{path.name}", alt="Accuracy against size and latency with the Pareto fronts",
+                  caption=caption)]

@@ -288,3 +288,57 @@ def learning_curves(curves: dict, path: Path) -> Path:
     right.set_title("Training time against size", fontsize=9)
     left.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+# marker per kind of optimisation point (bench.report.evaluation.optimisation_points)
+KIND_MARKERS = {"native": "o", "runtime": "s", "quantised": "^", "pruned": "D", "smaller": "P"}
+
+
+def optimisation_pareto(points, path: Path) -> Path:
+    """Accuracy against size and against single-image latency p50 (log x), one point per model and variant.
+
+    points: dicts with model, variant, kind, accuracy (0-1), size_bytes, latency_ms_p50 (None: not in that
+    panel). Colour: model; marker: kind (KIND_MARKERS, others "X"); ringed and joined by a step line: the
+    Pareto front of each panel (pareto.front_of). The y axis covers the points within
+    pareto.ACCURACY_WINDOW of the best; the rest are drawn hollow on the bottom edge.
+    """
+    from matplotlib.lines import Line2D
+
+    from .pareto import accuracy_axis, front_of
+
+    low, high = accuracy_axis([p["accuracy"] for p in points])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    panels = ((axes[0], "size_bytes", 1e-6, "size (MB, log scale)", "Accuracy against size"),
+              (axes[1], "latency_ms_p50", 1, "single-image latency p50 (ms, log scale)", "Accuracy against latency"))
+    for ax, cost, scale, xlabel, title in panels:
+        drawn = [p for p in points if p.get(cost) is not None and p[cost] > 0]
+        for p in drawn:
+            x, off_axis = p[cost] * scale, p["accuracy"] < low
+            y = 100 * max(p["accuracy"], low)
+            color = model_color(p["model"])
+            ax.scatter(x, y, s=70 if p["kind"] == "native" else 40, marker=KIND_MARKERS.get(p["kind"], "X"),
+                       facecolors="none" if off_axis else color, edgecolors=color, linewidths=1.2,
+                       alpha=0.9, zorder=3, clip_on=False)
+        front = front_of(points, cost)
+        if front:
+            fx = [points[i][cost] * scale for i in front]
+            fy = [100 * max(points[i]["accuracy"], low) for i in front]
+            ax.step(fx, fy, where="post", color="black", lw=1, alpha=0.6, zorder=2, clip_on=False)
+            ax.scatter(fx, fy, s=170, facecolors="none", edgecolors="black", linewidths=1.1, zorder=4, clip_on=False)
+        ax.set_xscale("log")
+        ax.set_ylim(100 * low, 100 * high)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+    models = list(dict.fromkeys(p["model"] for p in points))
+    order = list(KIND_MARKERS)
+    kinds = sorted({p["kind"] for p in points}, key=lambda k: (order.index(k) if k in order else len(order), k))
+    model_handles = [Line2D([], [], ls="", marker="o", color=model_color(m), label=m) for m in models]
+    kind_handles = [Line2D([], [], ls="", marker=KIND_MARKERS.get(k, "X"), color="grey", label=k) for k in kinds]
+    kind_handles.append(Line2D([], [], color="black", alpha=0.6, marker="o", mfc="none", ms=10, label="Pareto front"))
+    fig.legend(handles=model_handles, title="model", loc="outside right upper", fontsize=7, title_fontsize=8)
+    fig.legend(handles=kind_handles, title="kind", loc="outside right lower", fontsize=7, title_fontsize=8)
+    fig.suptitle("Accuracy against size and latency per model and variant (ringed and joined: the Pareto front)",
+                 fontsize=10)
+    return _save(fig, path)

@@ -133,6 +133,12 @@ class KerasClassifier(DigitClassifier):
         return OnnxExport(keras_graph(self.model_), lambda X: X[..., None], lambda outputs: outputs[0],
                           "the whole network in ONNX")
 
+    def variants(self, data, kinds, threads=None):
+        """LiteRT float32 and quantised files, ONNX int8, pruned copies (see keras/variants.py)."""
+        from .variants import keras_variants
+
+        return keras_variants(self, data, kinds, threads if threads is not None else self.n_jobs)
+
     # ---- hooks the runner calls ----
     def set_artifact_path(self, path) -> None:
         self.set_params(checkpoint_path=str(path))

@@ -7,9 +7,6 @@ classifier rebuilds them on first use.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 from ...threads import available_cores
@@ -64,17 +61,19 @@ def _lite_interpreter(**kwargs):
 
 
 class LiteRunner:
-    """A Keras model converted to TensorFlow Lite; call it with (B, 28, 28, 1) float32 batches.
+    """A Keras model converted to TensorFlow Lite (or a LiteRT file's `content`, e.g. a quantised
+    one); call it with (B, 28, 28, 1) float32 batches.
 
     The interpreter runs XNNPACK kernels with almost no per-call overhead, which is what a
     single image needs. An interpreter has one input shape, so one is kept per batch size.
     """
 
-    def __init__(self, model, threads=None, max_shapes=4):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.tflite"
-            model.export(str(path), format="litert", verbose=False)
-            self.content = path.read_bytes()
+    def __init__(self, model=None, threads=None, max_shapes=4, content: bytes | None = None):
+        if content is None:  # the float32 conversion of `model`
+            from .quantise import litert_bytes
+
+            content = litert_bytes(model)
+        self.content = content
         self.threads = threads
         self.max_shapes = max_shapes
         self._by_size = {}

@@ -1,0 +1,73 @@
+"""Variants of a fitted model: the same model in another runtime, quantised, pruned or made smaller.
+
+An estimator's `variants(...)` yields `Variant`s; `benchmark.py optimise` measures each one exactly
+as the run measured the native model and stores the numbers beside it. A variant is plain data plus
+one prediction function, so the measuring code needs no knowledge of how it was made.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+KINDS = ("runtime", "quantised", "pruned", "smaller")
+SPARSITIES = (0.5, 0.75, 0.9)
+
+
+@dataclass
+class Variant:
+    name: str  # e.g. "litert-int8", "pruned-75", "trees-30"
+    kind: str  # one of KINDS
+    runtime: str  # what predicts: "ai-edge-litert 2.3.0", "onnxruntime 1.23.2", "scikit-learn 1.8.0"
+    note: str  # how it was made, in a few words
+    predict_proba: Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) float32 images -> (N, 10)
+    size_bytes: int  # the file a user would deploy
+    extra: dict = field(default_factory=dict)  # e.g. sparsity, size_gzip_bytes, n_support_vectors
+
+
+@dataclass
+class VariantData:
+    """What making variants may need: training images (N, 28, 28) and labels for fine-tuning, int8
+    calibration and retraining on a subset; the validation split for calibrating a retrained model."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    seed: int = 0
+    prune_epochs: int = 1
+
+
+def gzip_size(content: bytes) -> int:
+    """Bytes after gzip: what a pruned model's zeros save on disk or over the wire."""
+    return len(gzip.compress(content, compresslevel=9))
+
+
+def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n indices of y with each class in proportion, in a fixed order for a seed."""
+    from sklearn.model_selection import train_test_split
+
+    if n >= len(y):
+        return np.arange(len(y))
+    chosen, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    return np.sort(chosen)
+
+
+def saved_size(est) -> int:
+    """Bytes of the file `est.save` writes: the size a user would deploy."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(est.save(Path(tmp) / f"model{est.file_suffix}")).stat().st_size
+
+
+def sklearn_variant(name: str, note: str, est, extra=None) -> Variant:
+    """A smaller fitted scikit-learn estimator, predicting natively."""
+    import sklearn
+
+    return Variant(name, "smaller", f"scikit-learn {sklearn.__version__}", note, est.predict_proba, saved_size(est),
+                   extra or {})
