@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 
 from bench.registry import MODELS
 from bench.report.build import build_reports
@@ -177,3 +178,21 @@ def test_html_report_renders_in_headless_chromium(ci_run, browser, tmp_path):
 
     pixels = imread(shot)
     assert pixels.shape[0] > 500 and pixels.std() > 0.05  # not a blank page
+
+
+def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path):
+    from bench.report import figures
+
+    path = tmp_path / "figures" / "cm.png"
+    cm = np.eye(10, dtype=int) * 5
+    figures.confusion_matrix(cm, "knn", path)
+    drawn = path.stat().st_mtime_ns
+    figures.confusion_matrix(cm.copy(), "knn", path)  # equal inputs: the file is kept as it is
+    assert path.stat().st_mtime_ns == drawn
+    for changed in ((cm + np.eye(10, dtype=int), "knn"), (cm, "mlp")):
+        figures.confusion_matrix(*changed, path)
+        assert path.stat().st_mtime_ns != drawn
+        drawn = path.stat().st_mtime_ns
+    path.write_bytes(b"not a png")  # a file it did not draw is replaced
+    figures.confusion_matrix(cm, "mlp", path)
+    assert path.read_bytes()[:4] == b"\x89PNG"

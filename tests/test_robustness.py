@@ -12,13 +12,16 @@ from conftest import bench
 
 
 def copy_run(ci_run, dest):
-    """The suite's ci run (results, test images, predictions) in a folder of its own; models stay where they are."""
+    """The suite's ci run (results, test images, predictions, figures) in a folder of its own; models stay
+    where they are. The figures come along as in a user's run folder: a rebuilt report redraws only those
+    whose inputs changed."""
     out, proc = ci_run
     assert proc.returncode == 0, proc.stdout[-2000:]
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("results.json", "test_set.npz"):
         shutil.copy(out / name, dest / name)
-    shutil.copytree(out / "predictions", dest / "predictions")
+    for folder in ("predictions", "figures"):
+        shutil.copytree(out / folder, dest / folder)
     return dest
 
 

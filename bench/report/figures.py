@@ -6,6 +6,9 @@ the same colour (`model_color`).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import zlib
 from pathlib import Path
 
@@ -29,13 +32,74 @@ def model_color(name: str):
     return PALETTE[i % len(PALETTE)]
 
 
+# A report is rebuilt after every command that adds to a run (robustness, optimise, curves, report), and
+# drawing its ~40 figures is most of the time taken. Each PNG carries in its metadata a digest of what
+# it was drawn from: the inputs and this module's source. A figure whose file already holds the same
+# digest is not drawn again; a copied run folder keeps its figures valid.
+_KEY = "digit-bench-inputs"
+_SOURCE = hashlib.sha256(Path(__file__).read_bytes() + matplotlib.__version__.encode()).digest()
+_pending: dict[Path, str] = {}
+
+
+def _digest(value, h) -> None:
+    if isinstance(value, np.ndarray):
+        h.update(f"{value.dtype}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, dict):
+        for k in sorted(value, key=str):
+            h.update(repr(k).encode())
+            _digest(value[k], h)
+    elif isinstance(value, (list, tuple)):
+        h.update(f"{type(value).__name__}{len(value)}".encode())
+        for v in value:
+            _digest(v, h)
+    else:
+        h.update(repr(value).encode())
+
+
+def _drawn_from(path: Path) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.text.get(_KEY)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def redrawn_when_changed(draw):
+    """Decorator for a figure function with a `path` argument: skip drawing when the file at path was
+    drawn from the same inputs by the same code (see above)."""
+    signature = inspect.signature(draw)
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        path = Path(bound.arguments["path"])
+        h = hashlib.sha256(_SOURCE + draw.__name__.encode())
+        _digest({k: v for k, v in bound.arguments.items() if k != "path"}, h)
+        key = h.hexdigest()
+        if path.is_file() and _drawn_from(path) == key:
+            return path
+        _pending[path] = key
+        try:
+            return draw(*args, **kwargs)
+        finally:
+            _pending.pop(path, None)
+
+    return wrapper
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
+    key = _pending.get(Path(path))
+    fig.savefig(path, dpi=80, bbox_inches="tight", metadata={_KEY: key} if key else None)
     plt.close(fig)
     return path
 
 
+@redrawn_when_changed
 def class_distribution(train_counts, test_counts, path: Path) -> Path:
     """Share of each digit in train and test, side by side, with the counts on the bars."""
     train, test = np.asarray(train_counts), np.asarray(test_counts)
@@ -83,12 +147,14 @@ def _image_grid(images, titles, path: Path, cols: int, title: str, title_colors=
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def sample_grid(x, y, path: Path, per_class: int = 6) -> Path:
     """The first `per_class` test images of each digit, one row per digit."""
     picks = [i for d in DIGITS for i in np.flatnonzero(y == d)[:per_class]]
     return _image_grid(x[picks], [str(y[i]) for i in picks], path, per_class, "Sample test images per class")
 
 
+@redrawn_when_changed
 def confusion_matrix(cm, name: str, path: Path) -> Path:
     cm = np.asarray(cm)
     fig, ax = plt.subplots(figsize=(5, 4.4))
@@ -107,6 +173,7 @@ def confusion_matrix(cm, name: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def roc_curves(y_true, proba, name: str, path: Path) -> Path:
     from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -127,6 +194,7 @@ def roc_curves(y_true, proba, name: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def training_curves(histories, name: str, path: Path) -> Path:
     """Loss and accuracy per epoch, train (solid) and validation (dashed); dotted lines at LR changes."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"wspace": 0.45})
@@ -159,6 +227,7 @@ def training_curves(histories, name: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def misclassified_gallery(x, y_true, y_pred, confidence, name: str, path: Path, limit: int = 24) -> Path:
     """The most confident mistakes first."""
     wrong = np.flatnonzero(y_true != y_pred)
@@ -168,17 +237,20 @@ def misclassified_gallery(x, y_true, y_pred, confidence, name: str, path: Path, 
                        ["#b00020"] * len(wrong))
 
 
+@redrawn_when_changed
 def sample_predictions(x, y_true, y_pred, confidence, indices, name: str, path: Path) -> Path:
     titles = [f"Actual: {y_true[i]}\nPredicted: {y_pred[i]}\nConfidence: {confidence[i]:.2%}" for i in indices]
     colors = ["#0a5c2b" if y_true[i] == y_pred[i] else "#b00020" for i in indices]
     return _image_grid(x[indices], titles, path, 6, f"Sample predictions of {name}", colors)
 
 
+@redrawn_when_changed
 def common_errors(x, y_true, indices, path: Path) -> Path:
     titles = [f"true {y_true[i]}\n#{i}" for i in indices]
     return _image_grid(x[indices], titles, path, 8, "Test images every model gets wrong")
 
 
+@redrawn_when_changed
 def shared_errors(names, matrix, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(1 + 0.7 * len(names), 0.8 + 0.6 * len(names)))
     im = ax.imshow(matrix, cmap="Blues")
@@ -191,6 +263,7 @@ def shared_errors(names, matrix, path: Path) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def accuracy_vs_latency(rows, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for r in rows:
@@ -210,6 +283,7 @@ def p_value_text(p: float) -> str:
     return f"{p:.4f}" if 0.005 <= p < 0.1 else f"{p:.2g}"
 
 
+@redrawn_when_changed
 def mcnemar_matrix(names, p_holm, path: Path, alpha: float) -> Path:
     """Holm-corrected McNemar p-values (K, K) between models; NaN on the diagonal."""
     k = len(names)
@@ -226,6 +300,7 @@ def mcnemar_matrix(names, p_holm, path: Path, alpha: float) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def reliability_diagrams(reliability: dict, path: Path) -> Path:
     """One panel per model: accuracy against confidence per bin (calibration.reliability_bins), bars by count."""
     names = list(reliability)
@@ -251,6 +326,7 @@ def reliability_diagrams(reliability: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def robustness_heatmap(names, corruptions, accuracy, path: Path) -> Path:
     """Accuracy (K models, C corruptions) as a heatmap with the values written in."""
     accuracy = np.asarray(accuracy, dtype=float)
@@ -266,11 +342,13 @@ def robustness_heatmap(names, corruptions, accuracy, path: Path) -> Path:
     return _save(fig, path)
 
 
+@redrawn_when_changed
 def corruption_samples(images, names, path: Path) -> Path:
     """One example image per corruption (first: clean)."""
     return _image_grid(images, names, path, min(10, len(names)), "One test image under each corruption")
 
 
+@redrawn_when_changed
 def learning_curves(curves: dict, path: Path) -> Path:
     """curves: model -> {"family", "size": [...], "accuracy": [...], "train_seconds": [...]}; log-size axes."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
@@ -294,6 +372,7 @@ def learning_curves(curves: dict, path: Path) -> Path:
 KIND_MARKERS = {"native": "o", "runtime": "s", "quantised": "^", "pruned": "D", "smaller": "P"}
 
 
+@redrawn_when_changed
 def optimisation_pareto(points, path: Path) -> Path:
     """Accuracy against size and against single-image latency p50 (log x), one point per model and variant.
 
