@@ -114,10 +114,11 @@ def parse_kinds(text: str | None) -> tuple:
     return kinds
 
 
-def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, command="",
+def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, resume=False, command="",
                  on_variant=None) -> Path:
     """Make and measure each kind of variant of every saved model of the run in run_dir; returns the
-    results path. on_variant(model name, variant dict) is called as each one is stored."""
+    results path. resume: keep the variants already measured (status ok) instead of making them again.
+    on_variant(model name, variant dict) is called as each one is stored."""
     from . import threads as thread_limits
 
     run_dir = Path(run_dir)
@@ -129,7 +130,7 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
     x, y = test_set
     settings = results.run.profile_settings
     threads, latency_calls = settings.get("threads"), int(settings.get("latency_calls", 1000))
-    data = training_data(results, data_path, prune_epochs) if set(kinds) - {"runtime"} else None
+    data = training_data(results, data_path, prune_epochs) if set(kinds) - {"runtime"} else VariantData(seed=results.run.seed)
     results.schema = SCHEMA
 
     def store(row, variant):
@@ -147,8 +148,13 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
             except SavedModelError as e:
                 raise OptimiseError(str(e)) from None
             recorded = load_predictions(run_dir / row.predictions_path)
-            if "runtime" in kinds:
+            done = frozenset(v["variant"] for v in row.variants or [] if v["status"] == OK) if resume else frozenset()
+            if on_variant and done:
+                on_variant(row.name, {"variant": f"{len(done)} variant(s)", "status": "already measured",
+                                      "reason": ", ".join(sorted(done))})
+            if "runtime" in kinds and ONNX_RUNTIME not in done:
                 store(row, onnx_variant(est, x, y, recorded, threads, latency_calls))
+            data.done = done
             for seconds, v in _variants(est, data, kinds, threads):
                 if isinstance(v, Exception):
                     store(row, {"variant": f"{'/'.join(kinds)} variants", "status": FAILED,
@@ -174,6 +180,8 @@ def build_parser():
                                                   "(default: $MNIST_PATH, as for the main command)")
     p.add_argument("--prune-epochs", type=int, default=1, metavar="N",
                    help="fine-tuning epochs per pruned model (default 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the variants an earlier optimise of this run measured; make only the others")
     return p
 
 
@@ -201,7 +209,7 @@ def main(argv) -> int:
             raise OptimiseError(f"--prune-epochs {args.prune_epochs}: must be at least 1")
         models = args.models.split(",") if args.models else None
         results_path = run_optimise(args.run_dir, models, parse_kinds(args.kinds), args.data, args.prune_epochs,
-                                    command=command, on_variant=show)
+                                    args.resume, command=command, on_variant=show)
     except (OptimiseError, ResultsError) as e:
         return fail(console, str(e))
     console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {results_path}")

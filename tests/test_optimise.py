@@ -108,3 +108,17 @@ def test_bad_kinds_epochs_or_another_dataset_are_one_line_and_exit_2(optimised, 
     expected = "takes no --data path" if sample else "is not the data the run used"
     assert proc.returncode == 2 and expected in proc.stdout and "Traceback" not in proc.stderr
     assert (run / "results.json").read_bytes() == before  # nothing measured, nothing changed
+
+
+def test_resume_keeps_measured_variants_and_runtime_alone_needs_no_training_data(optimised):
+    run = optimised[0]
+    before = by_name(read_results(run / "results.json").models["lenet5"])
+    proc = bench("optimise", str(run), "--models", "lenet5", "--resume")
+    assert proc.returncode == 0 and "lenet5 9 variant(s): already measured" in proc.stdout, proc.stdout[-2000:]
+    assert by_name(read_results(run / "results.json").models["lenet5"]) == before  # nothing made again
+    proc = bench("optimise", str(run), "--models", "lenet5", "--kinds", "runtime", "--data", "/nonexistent")
+    assert proc.returncode == 0, proc.stdout[-2000:]  # runtime variants never load the training split
+    after = by_name(read_results(run / "results.json").models["lenet5"])
+    for name in ("onnxruntime", "litert-float32"):
+        assert after[name]["finished_at"] >= before[name]["finished_at"] and "--kinds runtime" in after[name]["command"]
+    assert after["pruned-50"] == before["pruned-50"]

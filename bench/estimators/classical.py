@@ -242,6 +242,8 @@ class HogSVM(DigitClassifier):
         if "smaller" not in kinds:
             return
         for n in (round(f * len(data.y_train)) for f in self.SUBSET_FRACTIONS):
+            if not data.wanted(f"subset-{n}"):
+                continue
             index = stratified_indices(data.y_train, n, data.seed)
             small = clone(self).fit(data.x_train[index], data.y_train[index], validation_data=(data.x_val, data.y_val))
             yield sklearn_variant(f"subset-{n}", f"retrained on {n:,} of {len(data.y_train):,} training images: "
@@ -287,7 +289,7 @@ class RandomForest(DigitClassifier):
         forest = self.pipeline_[-1]
         if "smaller" not in kinds:
             return
-        for n in (n for n in self.TREE_COUNTS if n < len(forest.estimators_)):
+        for n in (n for n in self.TREE_COUNTS if n < len(forest.estimators_) and data.wanted(f"trees-{n}")):
             few = copy.copy(forest)
             few.estimators_, few.n_estimators = forest.estimators_[:n], n
             small = copy.copy(self)
@@ -351,12 +353,12 @@ class KNN(DigitClassifier):
             return
         *front, search = self.pipeline_.steps
         references, labels = search[1]._fit_X, search[1].classes_[search[1]._y]
-        for n in (round(f * len(labels)) for f in self.REFERENCE_FRACTIONS):
+        for n in (n for n in (round(f * len(labels)) for f in self.REFERENCE_FRACTIONS) if data.wanted(f"references-{n}")):
             index = stratified_indices(labels, n, data.seed)
             yield sklearn_variant(f"references-{n}", f"{n:,} of the {len(labels):,} reference images, stratified",
                                   self._with(front, references[index], labels[index]))
         pca = self.pipeline_[-2] if isinstance(self.pipeline_[-2], PCA) else None
-        for k in (k for k in self.COMPONENTS if pca is not None and k < pca.n_components_):
+        for k in (k for k in self.COMPONENTS if pca is not None and k < pca.n_components_ and data.wanted(f"pca-{k}")):
             fewer = copy.copy(pca)
             fewer.n_components = fewer.n_components_ = k
             for name in ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_"):

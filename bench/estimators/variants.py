@@ -31,14 +31,20 @@ class Variant:
 @dataclass
 class VariantData:
     """What making variants may need: training images (N, 28, 28) and labels for fine-tuning, int8
-    calibration and retraining on a subset; the validation split for calibrating a retrained model."""
+    calibration and retraining on a subset; the validation split for calibrating a retrained model
+    (None when only runtime variants are asked for); names of variants already measured (`done`),
+    which are not made again."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
     seed: int = 0
     prune_epochs: int = 1
+    done: frozenset = frozenset()
+
+    def wanted(self, name: str) -> bool:
+        return name not in self.done
 
 
 def gzip_size(content: bytes) -> int:

@@ -32,21 +32,22 @@ def _lite_variant(name, kind, content, threads, note, extra=None) -> Variant:
 def keras_variants(est, data: VariantData, kinds, threads=None):
     """Variants of a fitted KerasClassifier `est`, one kind at a time, cheapest first."""
     model = est.model_
-    calibration = data.x_train[stratified_indices(data.y_train, CALIBRATION_IMAGES, data.seed)].astype(np.float32)
-    if "runtime" in kinds:
+    if "runtime" in kinds and data.wanted("litert-float32"):
         yield _lite_variant("litert-float32", "runtime", litert_bytes(model), threads,
                             "the float32 LiteRT file the benchmark predicts with")
     if "quantised" in kinds:
+        calibration = data.x_train[stratified_indices(data.y_train, CALIBRATION_IMAGES, data.seed)].astype(np.float32)
         notes = {"dynamic": "int8 weights, float activations (dynamic range)",
                  "float16": "float16 weights, float32 arithmetic",
                  "int8": f"int8 weights and activations; scales from {len(calibration)} training images"}
-        for how in LITERT[1:]:
+        for how in (h for h in LITERT[1:] if data.wanted(f"litert-{h}")):
             yield _lite_variant(f"litert-{how}", "quantised", litert_bytes(model, how, calibration), threads, notes[how])
-        yield _onnx_int8(est, calibration, threads)
+        if data.wanted("onnx-int8"):
+            yield _onnx_int8(est, calibration, threads)
     if "pruned" in kinds:
         from .pruning import prune, sparsity
 
-        for target in SPARSITIES:
+        for target in (t for t in SPARSITIES if data.wanted(f"pruned-{round(t * 100)}")):
             pruned = prune(model, data.x_train, data.y_train, target, epochs=data.prune_epochs, seed=data.seed)
             yield _lite_variant(
                 f"pruned-{round(target * 100)}", "pruned", litert_bytes(pruned), threads,
