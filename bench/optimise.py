@@ -23,7 +23,7 @@ import numpy as np
 from . import metrics
 from .data import DataError, load_dataset
 from .estimators.variants import KINDS, Variant, VariantData
-from .results import load_predictions, now, write_results
+from .results import atomic_write_bytes, load_predictions, now, write_results
 from .saved import SavedModelError, check_same_model, load_saved_model, open_run, run_test_set
 from .schema import OK, SCHEMA
 from .threads import available_cores
@@ -66,10 +66,16 @@ def onnx_variant(est, x, y, recorded: dict, threads: int | None, latency_calls: 
             **measure(est.onnx_predictor(threads, export), x, y, recorded, threads, latency_calls), "finished_at": now()}
 
 
-def variant_result(v: Variant, seconds: float, x, y, recorded, threads, latency_calls) -> dict:
-    """One made variant, measured: a flat dict for Row.variants."""
+def variant_result(v: Variant, seconds: float, x, y, recorded, threads, latency_calls, save_dir=None) -> dict:
+    """One made variant, measured: a flat dict for Row.variants. save_dir: write its file there
+    (<save_dir>/<variant><suffix>) and record the path."""
+    saved = {}
+    if save_dir is not None and v.content is not None:
+        path = Path(save_dir) / f"{v.name}{v.suffix}"
+        atomic_write_bytes(path, v.content)
+        saved = {"path": str(path)}
     return {"variant": v.name, "kind": v.kind, "status": OK, "runtime": v.runtime, "note": v.note,
-            "size_bytes": v.size_bytes, **v.extra, "make_seconds": seconds,
+            "size_bytes": v.size_bytes, **v.extra, **saved, "make_seconds": seconds,
             **measure(v.predict_proba, x, y, recorded, threads, latency_calls), "finished_at": now()}
 
 
@@ -114,11 +120,12 @@ def parse_kinds(text: str | None) -> tuple:
     return kinds
 
 
-def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, resume=False, command="",
-                 on_variant=None) -> Path:
+def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, resume=False, save=False,
+                 command="", on_variant=None) -> Path:
     """Make and measure each kind of variant of every saved model of the run in run_dir; returns the
     results path. resume: keep the variants already measured (status ok) instead of making them again.
-    on_variant(model name, variant dict) is called as each one is stored."""
+    save: keep each variant's file in run_dir/variants/<model>/. on_variant(model name, variant dict)
+    is called as each one is stored."""
     from . import threads as thread_limits
 
     run_dir = Path(run_dir)
@@ -160,7 +167,8 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
                     store(row, {"variant": f"{'/'.join(kinds)} variants", "status": FAILED,
                                 "reason": f"{type(v).__name__}: {v}", "finished_at": now()})
                 else:
-                    store(row, variant_result(v, seconds, x, y, recorded, threads, latency_calls))
+                    save_dir = run_dir / "variants" / row.name if save else None
+                    store(row, variant_result(v, seconds, x, y, recorded, threads, latency_calls, save_dir))
     return results_path
 
 
@@ -180,6 +188,8 @@ def build_parser():
                                                   "(default: $MNIST_PATH, as for the main command)")
     p.add_argument("--prune-epochs", type=int, default=1, metavar="N",
                    help="fine-tuning epochs per pruned model (default 1)")
+    p.add_argument("--save", action="store_true",
+                   help="keep each variant's file (.tflite, .onnx, .skops) in RUN_DIR/variants/MODEL/")
     p.add_argument("--resume", action="store_true",
                    help="keep the variants an earlier optimise of this run measured; make only the others")
     return p
@@ -209,7 +219,7 @@ def main(argv) -> int:
             raise OptimiseError(f"--prune-epochs {args.prune_epochs}: must be at least 1")
         models = args.models.split(",") if args.models else None
         results_path = run_optimise(args.run_dir, models, parse_kinds(args.kinds), args.data, args.prune_epochs,
-                                    args.resume, command=command, on_variant=show)
+                                    args.resume, args.save, command=command, on_variant=show)
     except (OptimiseError, ResultsError) as e:
         return fail(console, str(e))
     console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {results_path}")

@@ -116,9 +116,12 @@ def test_resume_keeps_measured_variants_and_runtime_alone_needs_no_training_data
     proc = bench("optimise", str(run), "--models", "lenet5", "--resume")
     assert proc.returncode == 0 and "lenet5 9 variant(s): already measured" in proc.stdout, proc.stdout[-2000:]
     assert by_name(read_results(run / "results.json").models["lenet5"]) == before  # nothing made again
-    proc = bench("optimise", str(run), "--models", "lenet5", "--kinds", "runtime", "--data", "/nonexistent")
+    proc = bench("optimise", str(run), "--models", "lenet5", "--kinds", "runtime", "--data", "/nonexistent", "--save")
     assert proc.returncode == 0, proc.stdout[-2000:]  # runtime variants never load the training split
     after = by_name(read_results(run / "results.json").models["lenet5"])
     for name in ("onnxruntime", "litert-float32"):
         assert after[name]["finished_at"] >= before[name]["finished_at"] and "--kinds runtime" in after[name]["command"]
     assert after["pruned-50"] == before["pruned-50"]
+    saved = run / "variants" / "lenet5" / "litert-float32.tflite"  # --save: the file measured, where the row says
+    assert after["litert-float32"]["path"] == str(saved) and saved.stat().st_size == after["litert-float32"]["size_bytes"]
+    assert saved.read_bytes()[4:8] == b"TFL3"  # a LiteRT flatbuffer

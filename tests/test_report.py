@@ -70,6 +70,7 @@ def test_models_the_test_cannot_separate_from_the_best_are_marked(ci_run, tmp_pa
 def test_report_command_rebuilds_without_retraining(ci_run, tmp_path):
     out, _ = ci_run
     before = (out / "results.json").read_bytes()
+    shutil.copytree(out / "figures", tmp_path / "figures")  # kept, not drawn again (their inputs are the same)
     proc = bench("report", str(out / "results.json"), "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stdout
     assert (tmp_path / "report.md").read_text() == (out / "report.md").read_text()

@@ -44,6 +44,18 @@ def test_knn_variants_keep_fewer_references_or_the_leading_pca_dimensions(sample
     assert np.mean(variants["pca-30"].predict_proba(s.x_test).argmax(1) == s.y_test) > 0.7
 
 
+def test_a_variant_file_loads_back_as_the_model_measured(sample_splits, data, tmp_path):
+    s = sample_splits
+    est = KNN(n_neighbors=3, n_components=40, n_jobs=1).fit(s.x_train, s.y_train)
+    variant = _variants(est, data)["pca-20"]
+    path = tmp_path / f"pca-20{variant.suffix}"
+    path.write_bytes(variant.content)  # what optimise --save writes
+    assert variant.suffix == ".skops" and len(variant.content) == variant.size_bytes
+    loaded, measured = KNN.load(path).predict_proba(s.x_test), variant.predict_proba(s.x_test)
+    np.testing.assert_allclose(loaded, measured, atol=1e-6)  # distances summed in another order: 1e-7 apart
+    np.testing.assert_array_equal(loaded.argmax(1), measured.argmax(1))
+
+
 def test_an_svm_retrained_on_a_subset_keeps_fewer_support_vectors(sample_splits, data):
     s = sample_splits
     est = HogSVM(n_components=30, n_jobs=1).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))

@@ -26,6 +26,8 @@ class Variant:
     predict_proba: Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) float32 images -> (N, 10)
     size_bytes: int  # the file a user would deploy
     extra: dict = field(default_factory=dict)  # e.g. sparsity, size_gzip_bytes, n_support_vectors
+    content: bytes | None = None  # that file's bytes, for `optimise --save`
+    suffix: str = ""  # its extension: ".tflite", ".onnx", ".skops"
 
 
 @dataclass
@@ -62,18 +64,19 @@ def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def saved_size(est) -> int:
-    """Bytes of the file `est.save` writes: the size a user would deploy."""
+def saved_file(est) -> bytes:
+    """The file `est.save` writes (skops): what a user would deploy."""
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        return Path(est.save(Path(tmp) / f"model{est.file_suffix}")).stat().st_size
+        return Path(est.save(Path(tmp) / f"model{est.file_suffix}")).read_bytes()
 
 
 def sklearn_variant(name: str, note: str, est, extra=None) -> Variant:
     """A smaller fitted scikit-learn estimator, predicting natively."""
     import sklearn
 
-    return Variant(name, "smaller", f"scikit-learn {sklearn.__version__}", note, est.predict_proba, saved_size(est),
-                   extra or {})
+    content = saved_file(est)
+    return Variant(name, "smaller", f"scikit-learn {sklearn.__version__}", note, est.predict_proba, len(content),
+                   extra or {}, content, est.file_suffix)

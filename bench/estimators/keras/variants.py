@@ -26,7 +26,7 @@ def _litert_runtime() -> str:
 def _lite_variant(name, kind, content, threads, note, extra=None) -> Variant:
     runner = LiteRunner(content=content, threads=threads)
     return Variant(name, kind, _litert_runtime(), note, lambda X: batched_proba(runner, X, 1000), len(content),
-                   {"size_gzip_bytes": gzip_size(content), **(extra or {})})
+                   {"size_gzip_bytes": gzip_size(content), **(extra or {})}, content, ".tflite")
 
 
 def keras_variants(est, data: VariantData, kinds, threads=None):
@@ -65,4 +65,5 @@ def _onnx_int8(est, calibration, threads) -> Variant:
     runner = OnnxRunner(export, threads)
     return Variant("onnx-int8", "quantised", f"onnxruntime {onnxruntime.__version__}",
                    f"ONNX Runtime static quantisation (QDQ, per-channel int8); scales from {len(calibration)} "
-                   "training images", runner.predict_proba, len(export.model), {"size_gzip_bytes": gzip_size(export.model)})
+                   "training images", runner.predict_proba, len(export.model), {"size_gzip_bytes": gzip_size(export.model)},
+                   export.model, ".onnx")
