@@ -155,6 +155,7 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
             except SavedModelError as e:
                 raise OptimiseError(str(e)) from None
             recorded = load_predictions(run_dir / row.predictions_path)
+            row.variants = [v for v in row.variants or [] if v["status"] != FAILED]  # tried again below
             done = frozenset(v["variant"] for v in row.variants or [] if v["status"] == OK) if resume else frozenset()
             if on_variant and done:
                 on_variant(row.name, {"variant": f"{len(done)} variant(s)", "status": "already measured",
@@ -177,10 +178,11 @@ def build_parser():
 
     p = argparse.ArgumentParser(
         prog="benchmark.py optimise",
-        description="Run the models a run saved through ONNX Runtime and measure them as the run measured the "
-                    "native ones (accuracy, agreement, throughput, latency, file size); the numbers go into the "
-                    "run's results.json and report.",
-        epilog="exit codes: 0 done (models that cannot be exported are listed with the reason); 2 bad input.")
+        description="Measure the models a run saved in other forms, as the run measured the native ones (accuracy, "
+                    "agreement, throughput, latency, file size): through ONNX Runtime and LiteRT, quantised, pruned "
+                    "and made smaller. The numbers go into the run's results.json and report; the originals are "
+                    "never retrained.",
+        epilog="exit codes: 0 done (variants a model cannot have are listed with the reason); 2 bad input.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder a run wrote (its --out), with results.json")
     p.add_argument("--models", metavar="A,B", help="which of the run's models (default: every measured one)")
     p.add_argument("--kinds", metavar="A,B", help=f"which kinds of variant: {', '.join(KINDS)} (default: all)")
