@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from bench.estimators import KNN, HogSVM, RandomForest
-from bench.estimators.variants import KINDS, VariantData, stratified_indices
+from bench.data import stratified_subset
+from bench.estimators.variants import KINDS, VariantData
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,9 @@ def test_an_svm_retrained_on_a_subset_keeps_fewer_support_vectors(sample_splits,
     assert small.predict_proba(s.x_test).shape == (len(s.x_test), 10)
 
 
-def test_stratified_indices_keep_class_shares_and_a_fixed_order():
+def test_the_subsets_variants_use_keep_class_shares_and_a_fixed_order():
     y = np.repeat(np.arange(10), [50, 150, 100, 100, 100, 100, 100, 100, 100, 100])
+    stratified_indices = lambda y, n, seed: stratified_subset(np.arange(len(y)), y, n, seed)[0]  # noqa: E731
     chosen = stratified_indices(y, 100, seed=0)
     assert len(chosen) == 100 and np.all(np.diff(chosen) > 0)
     assert np.bincount(y[chosen]).tolist() == [5, 15, 10, 10, 10, 10, 10, 10, 10, 10]

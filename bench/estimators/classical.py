@@ -237,15 +237,16 @@ class HogSVM(DigitClassifier):
         """The same settings retrained on stratified subsets of the training split (fewer support vectors)."""
         from sklearn.base import clone
 
-        from .variants import sklearn_variant, stratified_indices
+        from ..data import stratified_subset
+        from .variants import sklearn_variant
 
         if "smaller" not in kinds:
             return
         for n in (round(f * len(data.y_train)) for f in self.SUBSET_FRACTIONS):
             if not data.wanted(f"subset-{n}"):
                 continue
-            index = stratified_indices(data.y_train, n, data.seed)
-            small = clone(self).fit(data.x_train[index], data.y_train[index], validation_data=(data.x_val, data.y_val))
+            x, y = stratified_subset(data.x_train, data.y_train, n, data.seed)
+            small = clone(self).fit(x, y, validation_data=(data.x_val, data.y_val))
             yield sklearn_variant(f"subset-{n}", f"retrained on {n:,} of {len(data.y_train):,} training images: "
                                   f"{small.n_support_vectors_:,} support vectors (full: {self.n_support_vectors_:,})",
                                   small, {"n_support_vectors": small.n_support_vectors_})
@@ -347,16 +348,16 @@ class KNN(DigitClassifier):
     def variants(self, data, kinds, threads=None):
         """Fewer reference images (a stratified subset of the stored ones) or fewer PCA dimensions (the
         leading components of the fitted PCA are exactly a smaller PCA's); the neighbour index is rebuilt."""
-        from .variants import sklearn_variant, stratified_indices
+        from ..data import stratified_subset
+        from .variants import sklearn_variant
 
         if "smaller" not in kinds:
             return
         *front, search = self.pipeline_.steps
         references, labels = search[1]._fit_X, search[1].classes_[search[1]._y]
         for n in (n for n in (round(f * len(labels)) for f in self.REFERENCE_FRACTIONS) if data.wanted(f"references-{n}")):
-            index = stratified_indices(labels, n, data.seed)
             yield sklearn_variant(f"references-{n}", f"{n:,} of the {len(labels):,} reference images, stratified",
-                                  self._with(front, references[index], labels[index]))
+                                  self._with(front, *stratified_subset(references, labels, n, data.seed)))
         pca = self.pipeline_[-2] if isinstance(self.pipeline_[-2], PCA) else None
         for k in (k for k in self.COMPONENTS if pca is not None and k < pca.n_components_ and data.wanted(f"pca-{k}")):
             fewer = copy.copy(pca)

@@ -54,16 +54,6 @@ def gzip_size(content: bytes) -> int:
     return len(gzip.compress(content, compresslevel=9))
 
 
-def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n indices of y with each class in proportion, in a fixed order for a seed."""
-    from sklearn.model_selection import train_test_split
-
-    if n >= len(y):
-        return np.arange(len(y))
-    chosen, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
-    return np.sort(chosen)
-
-
 def saved_file(est) -> bytes:
     """The file `est.save` writes (skops): what a user would deploy."""
     import tempfile

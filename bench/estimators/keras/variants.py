@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..variants import SPARSITIES, Variant, VariantData, gzip_size, stratified_indices
+from ...data import stratified_subset
+from ..variants import SPARSITIES, Variant, VariantData, gzip_size
 from .inference import LiteRunner, batched_proba, lite_interpreter_name
 from .quantise import LITERT, litert_bytes
 
@@ -36,7 +37,7 @@ def keras_variants(est, data: VariantData, kinds, threads=None):
         yield _lite_variant("litert-float32", "runtime", litert_bytes(model), threads,
                             "the float32 LiteRT file the benchmark predicts with")
     if "quantised" in kinds:
-        calibration = data.x_train[stratified_indices(data.y_train, CALIBRATION_IMAGES, data.seed)].astype(np.float32)
+        calibration = stratified_subset(data.x_train, data.y_train, CALIBRATION_IMAGES, data.seed)[0].astype(np.float32)
         notes = {"dynamic": "int8 weights, float activations (dynamic range)",
                  "float16": "float16 weights, float32 arithmetic",
                  "int8": f"int8 weights and activations; scales from {len(calibration)} training images"}
