@@ -84,6 +84,8 @@ COMPARISON = ["accuracy", "log_loss", "precision_macro", "recall_macro", "f1_mac
 SEED_METRICS = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count", "ece", "brier")
 
 OK, FAILED = "ok", "failed"
+# The kinds of a row's variants (`benchmark.py optimise`), in the order the report lists them
+VARIANT_KINDS = ("runtime", "quantised", "pruned", "smaller")
 
 
 @dataclass

@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-KINDS = ("runtime", "quantised", "pruned", "smaller")
+from ..schema import VARIANT_KINDS as KINDS  # noqa: F401  (re-exported: the kinds a Variant has)
+
 SPARSITIES = (0.5, 0.75, 0.9)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..calibration import ECE_BINS
 from ..results import ROBUSTNESS_SAMPLES_NAME
-from ..schema import METRICS, Results
+from ..schema import METRICS, VARIANT_KINDS, Results
 from ..significance import seed_interval
 from . import figures
 from .columns import TIED_MARK, ok_rows_by_accuracy, seed_entries, tied_with_best
@@ -238,7 +238,6 @@ def tuning_section(results: Results, limit: int = 25) -> list:
 
 
 NATIVE = "native"
-VARIANT_KINDS = ("runtime", "quantised", "pruned", "smaller")  # the table's order within a model
 KIND_METHOD = {
     "runtime": "runtime: the same model exported and run by another runtime (ONNX Runtime)",
     "quantised": "quantised: weights (and for int8 activations) stored in fewer bits (LiteRT dynamic range, "
