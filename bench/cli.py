@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from .console import EXIT_FAILED, EXIT_INTERRUPTED, fail, make_console, quiet_library_logs
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console, quiet_library_logs
 from .registry import MODELS, PROFILES, parse_model_names
 
 
@@ -142,7 +141,7 @@ def run_main(argv) -> int:
             console.print(f"[bold yellow]{splits.note}[/bold yellow]")
             console.rule()
 
-    command = "python benchmark.py " + " ".join(shlex.quote(a) for a in argv)
+    command = command_line(*argv)
     try:
         results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data, seed=args.seed,
                            seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir, resume=args.resume,

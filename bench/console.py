@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import re
+import shlex
 import sys
 import threading
 
@@ -36,6 +37,11 @@ def make_console():
     if not console.is_terminal:  # logs and CI: wide enough for the whole comparison table
         console = Console(width=200)
     return console
+
+
+def command_line(*words: str) -> str:
+    """The command as a results file records it: `python benchmark.py WORDS`, each word shell-quoted."""
+    return "python benchmark.py " + shlex.join(words)
 
 
 def fail(console, message: str, code: int = EXIT_BAD_INPUT) -> int:

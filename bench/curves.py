@@ -159,17 +159,16 @@ def build_parser():
 
 
 def main(argv) -> int:
-    import shlex
     from datetime import datetime
 
-    from .console import EXIT_FAILED, EXIT_INTERRUPTED, fail, make_console
+    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console
     from .registry import parse_model_names
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
     console = make_console()
     out_dir = Path(args.out or Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-curves")
-    command = "python benchmark.py curves " + " ".join(shlex.quote(a) for a in argv)
+    command = command_line("curves", *argv)
 
     def show(p):
         if p["status"] == OK:

@@ -198,14 +198,12 @@ def build_parser():
 
 
 def main(argv) -> int:
-    import shlex
-
-    from .console import fail, make_console
+    from .console import command_line, fail, make_console
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
     console = make_console()
-    command = "python benchmark.py optimise " + " ".join(shlex.quote(a) for a in argv)
+    command = command_line("optimise", *argv)
     start = time.perf_counter()
 
     def show(name, v):

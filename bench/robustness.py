@@ -131,16 +131,15 @@ def build_parser():
 
 
 def main(argv) -> int:
-    import shlex
     import time
 
-    from .console import fail, make_console
+    from .console import command_line, fail, make_console
     from .data import DataError
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
     console = make_console()
-    command = "python benchmark.py robustness " + " ".join(shlex.quote(a) for a in argv)
+    command = command_line("robustness", *argv)
     start = time.perf_counter()
 
     def show(name, entry):

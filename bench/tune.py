@@ -293,10 +293,9 @@ def _params_text(params: dict) -> str:
 
 
 def main(argv) -> int:
-    import shlex
     from datetime import datetime
 
-    from .console import EXIT_FAILED, EXIT_INTERRUPTED, fail, make_console
+    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
@@ -304,7 +303,7 @@ def main(argv) -> int:
     if args.resume and not args.out:
         return fail(console, "--resume: give --out DIR, the folder of the search to continue")
     out_dir = Path(args.out or Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-tune-{args.model}")
-    command = ("python benchmark.py tune " + " ".join(shlex.quote(a) for a in argv)).strip()
+    command = command_line("tune", *argv)
 
     def announce(splits):
         console.print(f"dataset [bold]{splits.name}[/bold] from {splits.source}: trials fit on {len(splits.y_train):,} "

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import tempfile
 from pathlib import Path
 
-from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail, make_console
+from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command_line, fail, make_console
 from .baseline import add_calibration, choose_baseline, machine_kind_of, make_baseline, other_machine
 from .compare import BadInput, advisories, compare, current_summary, read_runs, regressed
 from .output import calibration_lines, calibration_table, findings_table, reference_lines
@@ -184,7 +183,7 @@ def baseline_main(argv) -> int:
 
     console = make_console()
     args = baseline_parser().parse_args(argv)
-    command = "python benchmark.py baseline " + " ".join(shlex.quote(a) for a in argv)
+    command = command_line("baseline", *argv)
     calibration = None
     try:
         if args.results and args.repeats is not None:
