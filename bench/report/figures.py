@@ -6,9 +6,6 @@ the same colour (`model_color`).
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
 import zlib
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import numpy as np  # noqa: E402
 
 from ..registry import MODELS  # noqa: E402  (names and order only: no estimator is imported)
 from ..schema import N_CLASSES  # noqa: E402
+from .figure_cache import png_metadata, redrawn_when_changed  # noqa: E402
 
 DIGITS = np.arange(N_CLASSES)
 PALETTE = plt.get_cmap("tab10").colors
@@ -32,69 +30,9 @@ def model_color(name: str):
     return PALETTE[i % len(PALETTE)]
 
 
-# A report is rebuilt after every command that adds to a run (robustness, optimise, curves, report), and
-# drawing its ~40 figures is most of the time taken. Each PNG carries in its metadata a digest of what
-# it was drawn from: the inputs and this module's source. A figure whose file already holds the same
-# digest is not drawn again; a copied run folder keeps its figures valid.
-_KEY = "digit-bench-inputs"
-_SOURCE = hashlib.sha256(Path(__file__).read_bytes() + matplotlib.__version__.encode()).digest()
-_pending: dict[Path, str] = {}
-
-
-def _digest(value, h) -> None:
-    if isinstance(value, np.ndarray):
-        h.update(f"{value.dtype}{value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, dict):
-        for k in sorted(value, key=str):
-            h.update(repr(k).encode())
-            _digest(value[k], h)
-    elif isinstance(value, (list, tuple)):
-        h.update(f"{type(value).__name__}{len(value)}".encode())
-        for v in value:
-            _digest(v, h)
-    else:
-        h.update(repr(value).encode())
-
-
-def _drawn_from(path: Path) -> str | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.text.get(_KEY)
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def redrawn_when_changed(draw):
-    """Decorator for a figure function with a `path` argument: skip drawing when the file at path was
-    drawn from the same inputs by the same code (see above)."""
-    signature = inspect.signature(draw)
-
-    @functools.wraps(draw)
-    def wrapper(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        path = Path(bound.arguments["path"])
-        h = hashlib.sha256(_SOURCE + draw.__name__.encode())
-        _digest({k: v for k, v in bound.arguments.items() if k != "path"}, h)
-        key = h.hexdigest()
-        if path.is_file() and _drawn_from(path) == key:
-            return path
-        _pending[path] = key
-        try:
-            return draw(*args, **kwargs)
-        finally:
-            _pending.pop(path, None)
-
-    return wrapper
-
-
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = _pending.get(Path(path))
-    fig.savefig(path, dpi=80, bbox_inches="tight", metadata={_KEY: key} if key else None)
+    fig.savefig(path, dpi=80, bbox_inches="tight", metadata=png_metadata(path))
     plt.close(fig)
     return path
 
