@@ -15,6 +15,7 @@ retrained; results are written as each variant finishes.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -162,8 +163,7 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
                                       "reason": ", ".join(sorted(done))})
             if "runtime" in kinds and ONNX_RUNTIME not in done:
                 store(row, onnx_variant(est, x, y, recorded, threads, latency_calls))
-            data.done = done
-            for seconds, v in _variants(est, data, kinds, threads):
+            for seconds, v in _variants(est, dataclasses.replace(data, done=done), kinds, threads):
                 if isinstance(v, Exception):
                     store(row, {"variant": f"{'/'.join(kinds)} variants", "status": FAILED,
                                 "reason": f"{type(v).__name__}: {v}", "finished_at": now()})
