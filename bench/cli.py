@@ -7,7 +7,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console, quiet_library_logs
+from .console import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options, command_line, fail, make_console,
+                      quiet_library_logs)
 from .registry import MODELS, PROFILES, parse_model_names
 
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "records them")
     parser.add_argument("--offline", action="store_true",
                         help="never try to download MNIST (go straight to the sample when it is not found)")
+    add_executor_options(parser)
     return parser
 
 
@@ -121,6 +123,8 @@ def run_main(argv) -> int:
             return fail(console, str(e))
     if args.seeds is not None and args.seeds < 1:
         return fail(console, f"--seeds: must be at least 1, got {args.seeds}")
+    if args.retries is not None and args.retries < 0:
+        return fail(console, f"--retries: must be 0 or more, got {args.retries}")
     if args.resume and not args.out:
         found = newest_run_dir()
         if found is None:
@@ -142,29 +146,25 @@ def run_main(argv) -> int:
             console.rule()
 
     command = command_line(*argv)
+    from .executors import ExecutorError, open_executor
+
+    robustness_error = None
     try:
-        results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data, seed=args.seed,
-                           seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir, resume=args.resume,
-                           download=not args.offline, command=command.strip(), console=console, on_data=announce,
-                           params=params)
-    except (DataError, ResultsError, RunError) as e:
+        with open_executor(args.workers, args.scheduler) as executor:
+            retries = executor.default_retries if args.retries is None else args.retries
+            results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data,
+                               seed=args.seed, seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir,
+                               resume=args.resume, download=not args.offline, command=command.strip(),
+                               console=console, on_data=announce, params=params, executor=executor,
+                               retries=retries)
+            if args.robustness and read_results(results_path).ok_rows():
+                robustness_error = _robustness_after_run(console, out_dir, command, executor, retries)
+    except (DataError, ResultsError, RunError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: finished models are kept in {out_dir / 'results.json'}; "
                       f"continue with: python benchmark.py --resume --out {out_dir}[/yellow]")
         return EXIT_INTERRUPTED
-
-    robustness_error = None
-    if args.robustness and read_results(results_path).ok_rows():
-        from .robustness import RobustnessError, run_robustness
-
-        try:
-            run_robustness(out_dir, command=command.strip() + " (--robustness)",
-                           on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"))
-        except (RobustnessError, DataError) as e:  # the trained models and their rows stay; table and report follow
-            robustness_error = f"--robustness: {e} (retry with: python benchmark.py robustness {out_dir})"
-        except KeyboardInterrupt:
-            robustness_error = f"--robustness interrupted; finish with: python benchmark.py robustness {out_dir}"
     results = read_results(results_path)
     console.print(comparison_table(results))
     console.print(f"results: {results_path}")
@@ -177,6 +177,21 @@ def run_main(argv) -> int:
             fail(console, robustness_error)
         return fail(console, f"model(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_FAILED)
     return fail(console, robustness_error) if robustness_error else 0
+
+
+def _robustness_after_run(console, out_dir, command, executor, retries) -> str | None:
+    """`--robustness`: score the models just trained under every corruption; the error text, or None."""
+    from .data import DataError
+    from .robustness import RobustnessError, run_robustness
+
+    try:
+        run_robustness(out_dir, command=command.strip() + " (--robustness)", executor=executor, retries=retries,
+                       on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"))
+    except (RobustnessError, DataError) as e:  # the trained models and their rows stay; table and report follow
+        return f"--robustness: {e} (retry with: python benchmark.py robustness {out_dir})"
+    except KeyboardInterrupt:
+        return f"--robustness interrupted; finish with: python benchmark.py robustness {out_dir}"
+    return None
 
 
 if __name__ == "__main__":

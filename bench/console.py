@@ -89,3 +89,17 @@ def quiet_library_logs() -> None:
         thread.join(timeout=5)
 
     atexit.register(restore)
+
+
+def add_executor_options(parser) -> None:
+    """--workers / --scheduler / --retries: where a command's jobs run (bench.executors)."""
+    group = parser.add_argument_group("where the jobs run (default: one after another in this process)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="a local pool of N worker processes; each job gets cores/N threads, and its times are "
+                            "not comparable with a sequential run's")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask distributed scheduler, tcp://HOST:PORT, or local:N for a LocalCluster of N "
+                            "single-threaded worker processes; every worker must read the same --data path")
+    group.add_argument("--retries", type=int, metavar="N",
+                       help="run a job that raised (or whose worker died) up to N more times before it is "
+                            "recorded as failed (default: 1 with --workers or --scheduler, else 0)")

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import environment, metrics
-from .data import DataError, load_dataset, stratified_subset
+from .data import DataError, Splits, load_dataset, stratified_subset
+from .executors import InProcess, run_jobs
+from .jobs import DataSpec, Job, share_loaded
 from .registry import MODELS, PROFILES
 from .results import RESULTS_NAME, now, read_results, write_results
 from .schema import N_CLASSES, OK, SCHEMA, Results, Run
@@ -71,11 +72,17 @@ def subset(x, y, size: int, seed: int, val_fraction: float):
     return x_tr, y_tr, x_val, y_val
 
 
-def measure_point(name: str, size: int, seed: int, pool, test) -> dict:
+def point_task(job: Job, splits: Splits) -> dict:
+    """A "curve" job: one point, drawn from the training and validation splits together; {"point": dict}."""
+    pool = (np.concatenate([splits.x_train, splits.x_val]), np.concatenate([splits.y_train, splits.y_val]))
+    return {"point": measure_point(job.model, job.size, job.seed, pool, (splits.x_test, splits.y_test), job.threads)}
+
+
+def measure_point(name: str, size: int, seed: int, pool, test, threads: int | None = None) -> dict:
     """Train `name` on a subset of `size` of pool (x, y) and score it on test (x, y): one curve point."""
     x_tr, y_tr, x_val, y_val = subset(*pool, size, seed, PROFILES[PROFILE].val_fraction)
     overrides = scaled_settings(name, seed, len(y_tr))
-    est = MODELS[name].build(PROFILE, seed).set_params(**overrides)
+    est = MODELS[name].build(PROFILE, seed, threads=threads).set_params(**overrides)
     start = time.perf_counter()
     est.fit(x_tr, y_tr, validation_data=(x_val, y_val))
     train_seconds = time.perf_counter() - start
@@ -90,16 +97,16 @@ def measure_point(name: str, size: int, seed: int, pool, test) -> dict:
 
 
 def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", data_path=None, download=True,
-               resume=False, command="", on_point=None) -> Path:
-    """Measure every (model, size) not already finished in out_dir; returns the results path."""
+               resume=False, command="", on_point=None, executor=None, retries=0, on_retry=None) -> Path:
+    """Measure every (model, size) not already finished in out_dir; returns the results path. executor: where
+    the points are trained (bench.executors; default: one after another in this process)."""
     out_dir = Path(out_dir)
     results_path = out_dir / RESULTS_NAME
     if out_dir.exists() and not out_dir.is_dir():
         raise CurvesError(f"{out_dir}: is a file, not a folder (--out names the folder the curves go into)")
     splits = load_dataset(dataset, seed=seed, val_fraction=PROFILES[PROFILE].val_fraction, train_size=None,
                           test_size=None, path=data_path, download=download)
-    pool = (np.concatenate([splits.x_train, splits.x_val]), np.concatenate([splits.y_train, splits.y_val]))
-    sizes = parse_sizes(sizes_text, len(pool[1]))
+    sizes = parse_sizes(sizes_text, len(splits.y_train) + len(splits.y_val))
     if results_path.exists():
         if not resume:
             raise CurvesError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
@@ -113,19 +120,27 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
         results = Results(Run(command=command, profile=PROFILE, seed=seed, dataset=splits.describe(),
                               environment=environment.describe(), started_at=now(),
                               profile_settings=vars(PROFILES[PROFILE]), models_requested=list(model_names)))
-    session = {"started_at": now(), "command": command, "code": environment.code_version(), "points_run": []}
+    executor = executor or InProcess()
+    data = DataSpec.of(splits, seed, PROFILES[PROFILE].val_fraction, None, None)
+    share_loaded(data, splits)
+    job_threads = executor.threads_per_job(None)
+    session = {"started_at": now(), "command": command, "code": environment.code_version(), "points_run": [],
+               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries}}
     results.run.sessions.append(session)
     start = time.perf_counter()
     done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
-    todo = [(n, s) for s in sizes for n in model_names if (n, s) not in done]
-    for name, size in todo:
-        try:
-            point = measure_point(name, size, seed, pool, (splits.x_test, splits.y_test))
-        except Exception as e:  # one failing point must not lose the others
-            point = {"model": name, "family": MODELS[name].family, "size": size, "seed": seed, "status": "failed",
-                     "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(), "finished_at": now()}
-        results.curves = [p for p in results.curves if (p["model"], p["size"]) != (name, size)] + [point]
-        session["points_run"].append(f"{name}@{size}")
+    jobs = [Job("curve", "bench.curves:point_task", n, seed, PROFILE, data, job_threads, size=s)
+            for s in sizes for n in model_names if (n, s) not in done]
+
+    def finished(job, result, error, trace):
+        nonlocal start
+        if result is None:  # one failing point must not lose the others
+            point = {"model": job.model, "family": MODELS[job.model].family, "size": job.size, "seed": seed,
+                     "status": "failed", "error": error, "traceback": trace, "finished_at": now()}
+        else:
+            point = {**result["point"], "worker": result["worker"]}
+        results.curves = [p for p in results.curves if (p["model"], p["size"]) != (job.model, job.size)] + [point]
+        session["points_run"].append(f"{job.model}@{job.size}")
         session["finished_at"] = results.run.finished_at = now()
         results.run.total_wall_seconds += time.perf_counter() - start
         session["wall_seconds"] = session.get("wall_seconds", 0.0) + time.perf_counter() - start
@@ -133,6 +148,8 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
         write_results(results_path, results)
         if on_point:
             on_point(point)
+
+    run_jobs(executor, jobs, finished, retries=retries, on_retry=on_retry)
     return results_path
 
 
@@ -155,6 +172,9 @@ def build_parser():
     p.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist")
     p.add_argument("--data", metavar="PATH", help="data location as for the main command (default: $MNIST_PATH)")
     p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    from .console import add_executor_options
+
+    add_executor_options(p)
     return p
 
 
@@ -162,6 +182,7 @@ def main(argv) -> int:
     from datetime import datetime
 
     from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console
+    from .executors import ExecutorError, open_executor
     from .registry import parse_model_names
     from .results import ResultsError
 
@@ -178,12 +199,20 @@ def main(argv) -> int:
         else:
             console.print(f"[red]{p['model']} on {p['size']:,} images failed: {p['error']}[/red]")
 
+    def retrying(job, error, attempt):
+        console.print(f"[yellow]{job.label} failed on attempt {attempt} ({error}); trying again[/yellow]")
+
     try:
         names = parse_model_names(args.models)
-        results_path = run_curves(names, args.sizes, seed=args.seed, out_dir=out_dir, dataset=args.dataset,
-                                  data_path=args.data, download=not args.offline, resume=args.resume,
-                                  command=command.strip(), on_point=show)
-    except (CurvesError, DataError, ResultsError, ValueError) as e:
+        with open_executor(args.workers, args.scheduler) as executor:
+            retries = executor.default_retries if args.retries is None else args.retries
+            if retries < 0:
+                raise CurvesError(f"--retries: must be 0 or more, got {retries}")
+            results_path = run_curves(names, args.sizes, seed=args.seed, out_dir=out_dir, dataset=args.dataset,
+                                      data_path=args.data, download=not args.offline, resume=args.resume,
+                                      command=command.strip(), on_point=show, executor=executor, retries=retries,
+                                      on_retry=retrying)
+    except (CurvesError, DataError, ResultsError, ExecutorError, ValueError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: finished points are kept; continue with: "

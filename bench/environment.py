@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 from .threads import available_cores
@@ -32,7 +33,7 @@ def describe() -> dict:
         "cpu_count": os.cpu_count(),
         "affinity_cpus": available_cores(),
         "packages": packages,
-        "threads": _threads(),
+        "threads": thread_counts(),
         "env_vars": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                  "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
                                                  "OPENBLAS_CORETYPE", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ},
@@ -98,7 +99,9 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def _threads() -> dict:
+def thread_counts(import_tensorflow: bool = True) -> dict:
+    """Thread pools of this process: native BLAS/OpenMP pools and TensorFlow's intra/inter-op
+    (import_tensorflow=False: only when TensorFlow is already loaded)."""
     out = {}
     try:
         from threadpoolctl import threadpool_info
@@ -108,11 +111,16 @@ def _threads() -> dict:
         ]
     except Exception:  # threadpoolctl is optional information
         pass
+    if not import_tensorflow and "tensorflow" not in sys.modules:
+        return out
     try:
         import tensorflow as tf
 
-        out["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
-        out["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+        # 0 when set through TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, which TensorFlow then uses
+        out["tf_intra_op"] = (tf.config.threading.get_intra_op_parallelism_threads()
+                              or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)))
+        out["tf_inter_op"] = (tf.config.threading.get_inter_op_parallelism_threads()
+                              or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0)))
         out["tf_note"] = "0 means TensorFlow picks (all available cores)"
     except Exception:
         pass

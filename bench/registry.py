@@ -56,14 +56,16 @@ class ModelSpec:
         module, _, name = self.estimator.partition(":")
         return getattr(importlib.import_module(module), name)
 
-    def build(self, profile: str, seed: int, **extra):
-        """A fresh, unfitted estimator with this profile's settings and the run's seed."""
+    def build(self, profile: str, seed: int, threads: int | None = None, **extra):
+        """A fresh, unfitted estimator with this profile's settings and the run's seed; threads: what its
+        n_jobs is (default: the profile's threads, if it sets any)."""
         settings = self.settings_for(profile)
         params = self.estimator_class().get_params()
         if "random_state" in params:
             settings["random_state"] = seed
-        if "n_jobs" in params and PROFILES[profile].threads is not None:
-            settings["n_jobs"] = PROFILES[profile].threads
+        threads = threads or PROFILES[profile].threads
+        if "n_jobs" in params and threads is not None:
+            settings["n_jobs"] = threads
         return self.estimator_class(**{**settings, **extra})  # extra (e.g. tuned settings) wins
 
     @property

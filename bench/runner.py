@@ -1,20 +1,23 @@
-"""The benchmark loop: load data once, then for each model fit -> measure -> write its row.
+"""The benchmark loop: load data once, turn the models (and further seeds) into jobs, write each row.
 
-Each model's row is written (atomically) the moment the model is measured, so a killed
-run loses at most the model in progress, and `resume=True` skips every finished model.
+Every model and every further seed is one `bench.jobs.Job`; an executor (in this process by default,
+or a local pool, or a Dask cluster) runs them, and this process writes each row (atomically) the
+moment its job finishes, so a killed run loses at most the jobs in progress, and `resume=True`
+skips every finished model and seed.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
 from . import calibration, environment, metrics, progress, significance, threads
 from .data import Splits, load_dataset
+from .executors import InProcess, run_jobs
+from .jobs import DataSpec, Job, share_loaded
 from .registry import MODELS, PROFILES
 from .results import (RESULTS_NAME, atomic_write_bytes, load_predictions, model_run_path, now, read_results, save_predictions,
                       save_test_set, write_results)
@@ -51,12 +54,13 @@ def measure(est, splits: Splits, latency_calls: int) -> tuple[dict, np.ndarray]:
     return measured, proba
 
 
-def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Path, out_dir: Path,
-              params: dict | None = None) -> Row:
-    """Train and measure one model; returns its result row. params: {"settings": {...}, "source": "file"},
-    settings that replace the registry's (from `--params`, e.g. a tune result)."""
+def model_task(job: Job, splits: Splits) -> dict:
+    """A "model" job: train, save and measure one model. Returns {"row": Row JSON, "proba": (N, 10) test
+    probabilities}; the caller writes the predictions beside its results file."""
+    name, profile, seed = job.model, job.profile, job.seed
     spec = MODELS[name]
-    est = spec.build(profile, seed, **(params["settings"] if params else {}))
+    est = spec.build(profile, seed, threads=job.threads, **_settings(job.params))
+    models_dir = Path(job.models_dir)
     model_path = models_dir / f"{name}{est.file_suffix}"
     est.set_artifact_path(model_path)
     train_seconds = fit_timed(est, splits)
@@ -65,14 +69,12 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
     measured, proba = measure(est, splits, PROFILES[profile].latency_calls)
     per_class, confusion_matrix = measured.pop("per_class"), measured.pop("confusion_matrix")
     measured.pop("ece_bins")  # stated in the report's method line
-    predictions = out_dir / "predictions" / f"{name}.npz"
-    save_predictions(predictions, splits.y_test, proba)
     # `predict` and `serve` show which run a saved model came from and how it scored there
-    run_info = {"model": name, "results": str((out_dir / RESULTS_NAME).resolve()), "dataset": splits.name,
+    run_info = {"model": name, "results": str((Path(job.out_dir) / RESULTS_NAME).resolve()), "dataset": splits.name,
                 "data_fingerprint": splits.fingerprint, "profile": profile, "seed": seed, "n_train": est.n_train_,
                 "accuracy": measured["accuracy"], "finished_at": now()}
     atomic_write_bytes(model_run_path(model_path), json.dumps(run_info, indent=1).encode())
-    return Row(
+    row = Row(
         name=name, family=spec.family, status="ok", description=spec.description, seed=seed,
         estimator=type(est).__name__, settings=est.get_params(), n_train=est.n_train_, n_test=int(len(splits.y_test)),
         metrics={"train_seconds": train_seconds, **measured, "params": est.n_params(),
@@ -82,9 +84,10 @@ def run_model(name: str, splits: Splits, profile: str, seed: int, models_dir: Pa
         reliability=calibration.reliability_bins(splits.y_test, proba),
         # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
         inference=est.inference_check(splits.x_test, proba),
-        model_path=str(model_path), predictions_path=str(predictions.relative_to(out_dir)), finished_at=now(),
-        settings_source=params,
+        model_path=str(model_path), predictions_path=f"predictions/{name}.npz", finished_at=now(),
+        settings_source=job.params,
     )
+    return {"row": row.to_json(), "proba": proba.astype(np.float32)}
 
 
 def fit_timed(est, splits: Splits) -> float:
@@ -94,12 +97,17 @@ def fit_timed(est, splits: Splits) -> float:
     return time.perf_counter() - start
 
 
-def seed_run(name: str, splits: Splits, profile: str, seed: int, params: dict | None = None) -> SeedRun:
-    """Train `name` again with another seed (same data split) and measure its test quality."""
-    est = MODELS[name].build(profile, seed, **(params["settings"] if params else {}))
+def seed_task(job: Job, splits: Splits) -> dict:
+    """A "seed" job: train the model again with a further seed (same data split); {"seed_run": SeedRun JSON}."""
+    est = MODELS[job.model].build(job.profile, job.seed, threads=job.threads, **_settings(job.params))
     train_seconds = fit_timed(est, splits)
     quality = metrics.quality(splits.y_test, est.predict_proba(splits.x_test))
-    return SeedRun(seed, "ok", now(), train_seconds, {k: quality[k] for k in SEED_METRICS})
+    run = SeedRun(job.seed, "ok", now(), train_seconds, {k: quality[k] for k in SEED_METRICS})
+    return {"seed_run": run.to_json()}
+
+
+def _settings(params: dict | None) -> dict:
+    return params["settings"] if params else {}
 
 
 def _size_on_disk(path: Path) -> int:
@@ -118,12 +126,13 @@ def run(model_names, *, profile="full", **options) -> Path:
 
 def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds=None, out_dir,
          models_dir="models", resume=False, download=True, command="", console=None, on_data=None,
-         params=None) -> Path:
-    """seeds > 1: after every model is measured with `seed`, each is trained again with seed+1, ...,
-    seed+seeds-1 on the same split; those runs go into the row's "seed_runs" (quality and training
-    time), so the row's own metrics stay those of `seed`. seeds=None: 1, or on resume the number
-    the run was started with (a resumed run finishes its further seeds too). params: {model: {"settings":
-    {...}, "source": path}} replacing the registry's settings of those models (--params)."""
+         params=None, executor=None, retries=0) -> Path:
+    """seeds > 1: every model is also trained with seed+1, ..., seed+seeds-1 on the same split; those runs
+    go into the row's "seed_runs" (quality and training time), so the row's own metrics stay those of
+    `seed`. seeds=None: 1, or on resume the number the run was started with (a resumed run finishes its
+    further seeds too). params: {model: {"settings": {...}, "source": path}} replacing the registry's
+    settings of those models (--params). executor: where the jobs run (bench.executors; default: one
+    after another in this process); a job that raises is tried 1 + `retries` times."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -131,12 +140,15 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
 
     start = time.perf_counter()  # the session's wall time includes loading data
     console = console or Console()
+    executor = executor or InProcess()
     prof = PROFILES[profile]
     out_dir, models_dir = Path(out_dir), Path(models_dir)
     results_path = out_dir / RESULTS_NAME
     for folder, option in ((out_dir, "--out"), (models_dir, "--models-dir")):
         if folder.exists() and not folder.is_dir():
             raise RunError(f"{folder}: is a file, not a folder ({option} names the folder a run writes into)")
+    if results_path.exists() and not resume:  # before reading any data: the answer does not depend on it
+        raise RunError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
 
     splits = load_dataset(dataset, seed=seed, val_fraction=prof.val_fraction, train_size=prof.train_size,
                           test_size=prof.test_size, path=data_path, download=download)
@@ -144,8 +156,6 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
         on_data(splits)
 
     if results_path.exists():
-        if not resume:
-            raise RunError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
         results = read_results(results_path)
         check_resumable(results, splits, profile, seed, results_path)
         results.schema = SCHEMA  # rows this code adds carry schema 2's numbers
@@ -153,72 +163,131 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
         results = new_run(splits, profile, seed, model_names, command, seeds or 1)
         save_test_set(out_dir / "test_set.npz", splits.x_test, splits.y_test)
     seeds = seeds or results.run.seeds
+    if seeds > 1:
+        results.run.seeds = max(results.run.seeds, seeds)
     write_results(results_path, results)
 
-    session = {"started_at": now(), "command": command, "code": environment.code_version(), "models_run": []}
+    data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
+    share_loaded(data, splits)  # in-process jobs use these splits; workers load their own and check them
+    job_threads = executor.threads_per_job(prof.threads)
+    session = {"started_at": now(), "command": command, "code": environment.code_version(), "models_run": [],
+               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries}}
     results.run.sessions.append(session)
-    todo = [n for n in model_names if not results.is_ok(n)]
     for n in model_names:
-        if n not in todo:
+        if results.is_ok(n):
             console.print(f"[dim]{n}: already measured in {results_path}, skipped (--resume)[/dim]")
+    jobs = _jobs(results, model_names, profile, seed, seeds, data, job_threads, out_dir, models_dir, params or {})
+    matrix = _Matrix(results, results_path, out_dir, splits, session, start, console)
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as display, progress.showing(display):
-        overall = display.add_task("models", total=len(todo))
-        for name in todo:
-            display.update(overall, description=f"models: training {name}")
-            try:
-                row = run_model(name, splits, profile, seed, models_dir, out_dir, (params or {}).get(name))
-            except Exception as e:  # one broken model must not lose the others' results
-                row = Row.failed(name, MODELS[name].family, f"{type(e).__name__}: {e}", traceback.format_exc(), now())
-                console.print(f"[red]{name} failed: {row.error}[/red]")
-            else:
-                m = row.metrics
-                console.print(f"{name}: accuracy {m['accuracy']:.4f}, trained in {m['train_seconds']:.1f} s")
-            results.models[name] = row
-            session["models_run"].append(name)
-            _close_session(results, session, start)
-            write_results(results_path, results)
-            try:  # the pairs are recomputed from the saved predictions; the row above is already safe
-                results.significance = pairwise_significance(results, out_dir)
-                write_results(results_path, results)
-            except Exception as e:
-                console.print(f"[red]significance not updated ({type(e).__name__}: {e}); the report rebuilds "
-                              f"without it[/red]")
-            display.advance(overall)
-        # what one run of the first seed took (the "whole run" time), before any further seed
-        session["first_seed_wall_seconds"] = time.perf_counter() - start
-        _run_further_seeds(results, results_path, model_names, splits, profile, range(seed + 1, seed + seeds),
-                           session, start, display, console, params or {})
+        matrix.bars = {kind: display.add_task(title, total=sum(j.kind == kind for j in jobs))
+                       for kind, title in (("model", "models"), ("seed", "further seeds"))
+                       if any(j.kind == kind for j in jobs)}
+        matrix.display = display
+        matrix.models_left = sum(j.kind == "model" for j in jobs)
+        run_jobs(executor, jobs, matrix.finished, retries=retries, on_retry=matrix.retrying,
+                 on_running=matrix.running)
+    session.setdefault("first_seed_wall_seconds", time.perf_counter() - start)
     _close_session(results, session, start)
     write_results(results_path, results)
     return results_path
 
 
-def _run_further_seeds(results, results_path, model_names, splits, profile, further, session, start, display,
-                       console, params):
-    """Train every measured model again with each further seed; a finished (model, seed) is never redone."""
-    todo = [(s, n) for s in further for n in model_names
-            if results.is_ok(n) and not any(r.seed == s and r.ok for r in results.models[n].seed_runs)]
-    if not todo:
-        return
-    results.run.seeds = max(results.run.seeds, len(further) + 1)
-    task = display.add_task("further seeds", total=len(todo))
-    for s, name in todo:
-        display.update(task, description=f"further seeds: training {name} with seed {s}")
-        try:
-            entry = seed_run(name, splits, profile, s, params.get(name))
-        except Exception as e:  # the model's first measurement and the other seeds stay
-            entry = SeedRun(s, "failed", now(), error=f"{type(e).__name__}: {e}")
-            console.print(f"[red]{name} seed {s} failed: {entry.error}[/red]")
+def _jobs(results, model_names, profile, seed, seeds, data, threads, out_dir, models_dir, params) -> list[Job]:
+    """Every job the run still needs: first each unmeasured model, then each unfinished further seed."""
+    common = {"profile": profile, "data": data, "threads": threads, "out_dir": str(out_dir.resolve()),
+              "models_dir": str(models_dir.resolve())}
+    jobs = [Job("model", "bench.runner:model_task", n, seed, params=params.get(n), **common)
+            for n in model_names if not results.is_ok(n)]
+    for s in range(seed + 1, seed + seeds):
+        for n in model_names:
+            done = n in results.models and any(r.seed == s and r.ok for r in results.models[n].seed_runs)
+            if not done:
+                jobs.append(Job("seed", "bench.runner:seed_task", n, s, params=params.get(n), **common))
+    return jobs
+
+
+class _Matrix:
+    """The client's side of a run's jobs: writes each row (or further seed) the moment it arrives."""
+
+    def __init__(self, results, results_path, out_dir, splits, session, start, console):
+        self.results, self.results_path, self.out_dir, self.splits = results, results_path, out_dir, splits
+        self.session, self.start, self.console = session, start, console
+        self.early_seed_runs: dict[str, list[SeedRun]] = {}  # further seeds that finished before their model
+        self.display, self.bars, self.models_left = None, {}, 0
+
+    def finished(self, job: Job, result: dict | None, error: str | None, trace: str | None) -> None:
+        if job.kind == "model":
+            self._model_finished(job, result, error, trace)
         else:
-            console.print(f"{name} seed {s}: accuracy {entry.accuracy:.4f}, trained in {entry.train_seconds:.1f} s")
-        row = results.models[name]
-        row.seed_runs = sorted([r for r in row.seed_runs if r.seed != s] + [entry], key=lambda r: r.seed)
-        session["models_run"].append(f"{name}@seed{s}")
-        _close_session(results, session, start)
-        write_results(results_path, results)
-        display.advance(task)
+            self._seed_finished(job, result, error)
+        self.display.advance(self.bars[job.kind])
+
+    def _model_finished(self, job, result, error, trace):
+        name, results = job.model, self.results
+        if result is None:  # one broken model must not lose the others' results
+            row = Row.failed(name, MODELS[name].family, error, trace, now())
+            self.console.print(f"[red]{name} failed: {row.error}[/red]")
+        else:
+            row = Row.from_json(result["row"])
+            row.worker = result["worker"]
+            save_predictions(self.out_dir / row.predictions_path, self.splits.y_test, result["proba"])
+            m = row.metrics
+            self.console.print(f"{name}: accuracy {m['accuracy']:.4f}, trained in {m['train_seconds']:.1f} s")
+            earlier = results.models[name].seed_runs if name in results.models else []
+            row.seed_runs = _merge_seed_runs(earlier, self.early_seed_runs.pop(name, []))
+        results.models[name] = row
+        self.session["models_run"].append(name)
+        self.models_left -= 1
+        if self.models_left == 0:  # what one run of the first seed took (the "whole run" time)
+            self.session["first_seed_wall_seconds"] = time.perf_counter() - self.start
+        self._write()
+        try:  # the pairs are recomputed from the saved predictions; the row above is already safe
+            results.significance = pairwise_significance(results, self.out_dir)
+            write_results(self.results_path, results)
+        except Exception as e:
+            self.console.print(f"[red]significance not updated ({type(e).__name__}: {e}); the report rebuilds "
+                               f"without it[/red]")
+
+    def _seed_finished(self, job, result, error):
+        name, s = job.model, job.seed
+        if result is None:  # the model's first measurement and the other seeds stay
+            entry = SeedRun(s, "failed", now(), error=error)
+            self.console.print(f"[red]{name} seed {s} failed: {entry.error}[/red]")
+        else:
+            entry = SeedRun.from_json(result["seed_run"])
+            entry.worker = result["worker"]
+            self.console.print(f"{name} seed {s}: accuracy {entry.accuracy:.4f}, trained in {entry.train_seconds:.1f} s")
+        row = self.results.models.get(name)
+        if row is None:  # its model is still running: the seed joins its row when that arrives
+            self.early_seed_runs.setdefault(name, []).append(entry)
+            return
+        if not row.ok:
+            self.console.print(f"[dim]{name} seed {s} is not kept: {name} itself failed[/dim]")
+            return
+        row.seed_runs = _merge_seed_runs(row.seed_runs, [entry])
+        self.session["models_run"].append(f"{name}@seed{s}")
+        self._write()
+
+    def retrying(self, job: Job, error: str, attempt: int) -> None:
+        self.console.print(f"[yellow]{job.label} failed on attempt {attempt} ({error}); trying again[/yellow]")
+
+    def running(self, jobs: list[Job]) -> None:
+        for kind, bar in self.bars.items():
+            labels = [j.model if kind == "model" else j.label for j in jobs if j.kind == kind]
+            title = "models" if kind == "model" else "further seeds"
+            self.display.update(bar, description=f"{title}: training {', '.join(labels)}" if labels else title)
+
+    def _write(self):
+        _close_session(self.results, self.session, self.start)
+        write_results(self.results_path, self.results)
+
+
+def _merge_seed_runs(old: list[SeedRun], new: list[SeedRun]) -> list[SeedRun]:
+    """old with each of new's seeds replaced or added, by seed."""
+    replaced = {r.seed for r in new}
+    return sorted([r for r in old if r.seed not in replaced] + new, key=lambda r: r.seed)
 
 
 MCNEMAR_METHOD = ("exact McNemar test (binomial, two-sided) on the test images where exactly one of the two "

@@ -98,6 +98,8 @@ class SeedRun:
     train_seconds: float | None = None
     metrics: dict = field(default_factory=dict)  # SEED_METRICS
     error: str | None = None
+    worker: dict | None = None  # where it ran: worker address, host, pid, thread counts (bench.jobs.where)
+
 
     @property
     def ok(self) -> bool:
@@ -110,13 +112,15 @@ class SeedRun:
     def to_json(self) -> dict:
         if not self.ok:
             return {"seed": self.seed, "status": self.status, "error": self.error, "finished_at": self.finished_at}
-        return {"seed": self.seed, "status": self.status, "train_seconds": self.train_seconds, **self.metrics,
-                "finished_at": self.finished_at}
+        out = {"seed": self.seed, "status": self.status, "train_seconds": self.train_seconds, **self.metrics,
+               "finished_at": self.finished_at}
+        return {**out, "worker": self.worker} if self.worker else out
 
     @classmethod
     def from_json(cls, d: dict) -> SeedRun:
         metrics = {k: d[k] for k in SEED_METRICS if k in d}
-        return cls(d["seed"], d["status"], d.get("finished_at"), d.get("train_seconds"), metrics, d.get("error"))
+        return cls(d["seed"], d["status"], d.get("finished_at"), d.get("train_seconds"), metrics, d.get("error"),
+                   d.get("worker"))
 
 
 @dataclass
@@ -154,6 +158,8 @@ class Row:
     settings_source: dict | None = None
     # the same model through other runtimes or made smaller (`benchmark.py optimise`): one flat dict each
     variants: list | None = None
+    # where it was trained and measured: worker address, host, pid, thread counts (bench.jobs.where)
+    worker: dict | None = None
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -186,7 +192,7 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
-_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants"}  # written only when measured, so schema 1 rows write back unchanged
+_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants", "worker"}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass

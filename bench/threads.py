@@ -19,15 +19,18 @@ def available_cores() -> int:
 
 
 @contextmanager
-def limited(n: int | None):
-    """Run the body with BLAS/OpenMP pools, OpenCV and TensorFlow on `n` threads; None: as they are."""
+def limited(n: int | None, tensorflow: bool = True):
+    """Run the body with BLAS/OpenMP pools, OpenCV and TensorFlow on `n` threads; None: as they are.
+
+    tensorflow=False leaves TensorFlow's pools alone (a worker sets them once, before its first job)."""
     if n is None:
         yield
         return
     import cv2
     from threadpoolctl import threadpool_limits
 
-    set_tensorflow_threads(n)
+    if tensorflow:
+        set_tensorflow_threads(n)
     previous = cv2.getNumThreads()
     cv2.setNumThreads(n)
     try:

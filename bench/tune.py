@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from . import environment
-from .data import DataError, load_dataset
+from .data import DataError, Splits, load_dataset
+from .executors import InProcess, run_jobs
+from .jobs import DataSpec, Job, share_loaded
 from .registry import MODELS, PROFILES
 from .results import RESULTS_NAME, now, read_results, write_results
 from .schema import OK, SCHEMA, Results, Run
@@ -70,17 +72,18 @@ class _TrialLog:
         """The trial scikit-learn just scored: the last entry of its results so far."""
         failure = next((str(w.message) for w in caught if "fits failed" in str(w.message)), None)
         score = float(results["mean_test_score"][-1])
-        self._add({"params": results["params"][-1], "score": score if np.isfinite(score) else None,
+        self.add({"params": results["params"][-1], "score": score if np.isfinite(score) else None,
                    "fit_seconds": float(results["mean_fit_time"][-1]),
                    "score_seconds": float(results["mean_score_time"][-1]),
                    **{k: int(results[k][-1]) for k in ("iter", "n_resources") if k in results}}, failure)
 
     def record_failure(self, params: dict, extra: dict | None, message: str, seconds: float) -> None:
         """A trial whose fit raised: scikit-learn raises instead of scoring when all of a call's fits fail."""
-        self._add({"params": params, "score": None, "fit_seconds": seconds, "score_seconds": 0.0,
+        self.add({"params": params, "score": None, "fit_seconds": seconds, "score_seconds": 0.0,
                    **{k: int(v[0]) for k, v in (extra or {}).items()}}, message)
 
-    def _add(self, trial: dict, failure: str | None) -> None:
+    def add(self, trial: dict, failure: str | None) -> None:
+        """One finished trial: params, score (None: failed), fit_seconds, score_seconds; failure: why it failed."""
         trial = {"trial": len(self.tuning["trials"]) + 1, **trial,
                  "params": {k: _plain(v) for k, v in trial["params"].items()},
                  "status": OK if failure is None and trial["score"] is not None else "failed", "finished_at": now()}
@@ -165,10 +168,55 @@ def best_trial(tuning: dict) -> dict | None:
     return max(ok, key=lambda t: t["score"], default=None)
 
 
+def trial_task(job: Job, splits: Splits) -> dict:
+    """A "trial" job: fit one candidate (job.options["params"]) on the training split and score its accuracy on
+    the validation split, as scikit-learn's search does with the PredefinedSplit; {"score", "fit_seconds",
+    "score_seconds"}."""
+    est = MODELS[job.model].build(job.profile, job.seed, threads=job.threads).set_params(**job.options["params"])
+    start = time.perf_counter()
+    est.fit(splits.x_train, splits.y_train)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    score = float(est.score(splits.x_val, splits.y_val))
+    return {"score": score, "fit_seconds": fit_seconds, "score_seconds": time.perf_counter() - start}
+
+
+def candidates(search: str, space: dict, n_iter: int, seed: int) -> list[dict]:
+    """The candidates GridSearchCV / RandomizedSearchCV would evaluate, in their order, as plain values."""
+    from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+    found = ParameterGrid(space) if search == "grid" else ParameterSampler(space, n_iter, random_state=seed)
+    return [{k: _plain(v) for k, v in p.items()} for p in found]
+
+
+def _trials_as_jobs(executor, retries, on_retry, log: _TrialLog, model, profile, seed, search, space, n_iter,
+                    data: DataSpec) -> None:
+    """A grid or random search's trials as jobs on `executor`, each recorded the moment it returns."""
+    todo = [p for p in candidates(search, space, n_iter, seed) if _key(p) not in log.done]
+    if not todo:
+        raise _NothingLeft
+    threads = executor.threads_per_job(PROFILES[profile].threads)
+    jobs = [Job("trial", "bench.tune:trial_task", model, seed, profile, data, threads, index=i, options={"params": p})
+            for i, p in enumerate(todo, 1)]
+
+    def finished(job, result, error, trace):
+        params = job.options["params"]
+        if result is None:
+            log.record_failure(params, None, error, 0.0)
+        else:
+            log.add({"params": params, **result}, None)
+        log.before_trial()  # the budget: no trial after one that would end too late (the others are cancelled)
+
+    run_jobs(executor, jobs, finished, retries=retries, on_retry=on_retry)
+
+
 def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, space_path=None, profile="full",
              seed=0, out_dir, dataset="mnist", data_path=None, download=True, resume=False, command="",
-             on_trial=None, on_data=None) -> Path:
-    """Search `model`'s settings; every trial lands in out_dir/results.json as it ends. Returns that path."""
+             on_trial=None, on_data=None, executor=None, retries=0, on_retry=None) -> Path:
+    """Search `model`'s settings; every trial lands in out_dir/results.json as it ends. Returns that path.
+
+    executor: None runs scikit-learn's search in this process; an executor (bench.executors) runs a grid or
+    random search's trials as jobs on it, several at once (the same candidates, scored the same way)."""
     from sklearn.model_selection import PredefinedSplit
 
     from . import threads
@@ -181,6 +229,9 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
         raise TuneError(f"--n-iter: must be at least 1, got {n_iter}")
     if budget_minutes is not None and not budget_minutes > 0:
         raise TuneError(f"--budget: must be more than 0 minutes, got {budget_minutes:g}")
+    if executor is not None and search == "halving":
+        raise TuneError("--search halving runs in this process only (each round waits for the whole previous one); "
+                        "use --search grid or random with --workers or --scheduler")
     if resume and search == "halving":
         raise TuneError("--resume: a halving search cannot be resumed (each round ranks the candidates it ran "
                         "itself); run it again without --resume, or resume a grid or random search")
@@ -242,9 +293,16 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
     searcher.trial_log = _TrialLog(tuning, save, None if budget_minutes is None else 60 * budget_minutes,
                                    on_trial or (lambda t: None), skip_done=resume)
     save()
+    session["execution"] = (executor or InProcess()).describe()
     with threads.limited(prof.threads):
         try:
-            searcher.fit(x, y)
+            if executor is None:
+                searcher.fit(x, y)
+            else:
+                data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
+                share_loaded(data, splits)
+                _trials_as_jobs(executor, retries, on_retry, searcher.trial_log, model, profile, seed, search, space,
+                                n_iter, data)
             session["stopped_by"] = "finished"
         except _BudgetSpent:
             session["stopped_by"] = "budget"
@@ -285,6 +343,9 @@ def build_parser():
     p.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist")
     p.add_argument("--data", metavar="PATH", help="data location as for the main command (default: $MNIST_PATH)")
     p.add_argument("--offline", action="store_true", help="never try to download MNIST")
+    from .console import add_executor_options
+
+    add_executor_options(p)
     return p
 
 
@@ -296,6 +357,7 @@ def main(argv) -> int:
     from datetime import datetime
 
     from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console
+    from .executors import ExecutorError, open_executor
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
@@ -319,12 +381,22 @@ def main(argv) -> int:
         else:
             console.print(f"[red]trial {t['trial']}{where}: {_params_text(t['params'])} failed: {t.get('error')}[/red]")
 
+    def retrying(job, error, attempt):
+        console.print(f"[yellow]trial {_params_text(job.options['params'])} failed on attempt {attempt} ({error}); "
+                      "trying again[/yellow]")
+
     try:
-        results_path = run_tune(args.model, search=args.search, n_iter=args.n_iter, budget_minutes=args.budget,
-                                space_path=args.space, profile=args.profile, seed=args.seed, out_dir=out_dir,
-                                dataset=args.dataset, data_path=args.data, download=not args.offline,
-                                resume=args.resume, command=command, on_trial=show, on_data=announce)
-    except (TuneError, DataError, ResultsError) as e:
+        with open_executor(args.workers, args.scheduler) as executor:
+            retries = executor.default_retries if args.retries is None else args.retries
+            if retries < 0:
+                raise TuneError(f"--retries: must be 0 or more, got {retries}")
+            results_path = run_tune(args.model, search=args.search, n_iter=args.n_iter, budget_minutes=args.budget,
+                                    space_path=args.space, profile=args.profile, seed=args.seed, out_dir=out_dir,
+                                    dataset=args.dataset, data_path=args.data, download=not args.offline,
+                                    resume=args.resume, command=command, on_trial=show, on_data=announce,
+                                    executor=None if isinstance(executor, InProcess) else executor,
+                                    retries=retries, on_retry=retrying)
+    except (TuneError, DataError, ResultsError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: finished trials are kept in {out_dir / RESULTS_NAME}; continue with "

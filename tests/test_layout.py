@@ -38,6 +38,11 @@ FORBIDDEN = {
     "bench.saved": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves",
                     "bench.tune", "bench.optimise"],
     "bench.perfcheck": ["bench.estimators", "bench.report", "bench.cli"],
+    # a job names its task as "module:function" data; jobs and executors know no command
+    "bench.jobs": ["bench.runner", "bench.curves", "bench.tune", "bench.robustness", "bench.executors", "bench.report",
+                   "bench.perfcheck", "bench.cli"],
+    "bench.executors": ["bench.runner", "bench.curves", "bench.tune", "bench.robustness", "bench.report",
+                        "bench.perfcheck", "bench.cli"],
     # using saved models: reads them, never trains through the runner or builds reports
     "bench.use": ["bench.runner", "bench.report", "bench.perfcheck", "bench.cli", "bench.robustness", "bench.curves",
                   "bench.tune"],

@@ -50,7 +50,7 @@ REAL_METRICS = {
 
 
 def row(name: str, measured: dict, reference_repeats=None) -> dict:
-    """A result row exactly as bench.runner.run_model writes it (keys copied from a real ci run)."""
+    """A result row exactly as bench.runner.model_task writes it (keys copied from a real ci run)."""
     m = dict(measured)
     repeats = reference_repeats or [m["reference_ms"] * f for f in (1.02, 0.99, 1.0, 1.01, 0.98, 1.03, 1.0)]
     return {
@@ -64,6 +64,7 @@ def row(name: str, measured: dict, reference_repeats=None) -> dict:
         "reliability": {"bin_lower": [i / 15 for i in range(15)], "bin_upper": [(i + 1) / 15 for i in range(15)],
                         "count": [0] * 14 + [1000], "accuracy": [None] * 14 + [0.958],
                         "confidence": [None] * 14 + [0.97]},
+        "worker": {"worker": "vm:1234", "host": "vm", "pid": 1234, "threads": None, "thread_counts": {}},
         "finished_at": "2026-11-25T04:07:07+00:00",
     }
 

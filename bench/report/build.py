@@ -16,7 +16,8 @@ from ..results import atomic_write_bytes, load_predictions, load_test_set, read_
 from ..schema import N_CLASSES, Results, Row, Run
 from ..significance import resolution_sentence
 from . import evaluation, figures
-from .columns import TIED_NOTE, comparison_table, ok_rows_by_accuracy, seed_entries, seed_spread, wall_time_text
+from .columns import (TIED_NOTE, comparison_table, concurrency_note, execution_text, ok_rows_by_accuracy, seed_entries,
+                      seed_spread, wall_time_text)
 from .document import (BulletList, Cell, Document, Heading, Note, Paragraph, Table, figure_block, to_html,
                        to_markdown)
 
@@ -58,6 +59,7 @@ def run_section(results: Results) -> list:
         ["packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + f"; Python {env.get('python')}"],
         ["code", f"digit-bench {code.get('version')}, commit {code.get('git_commit')}" + (" (uncommitted changes)" if code.get("git_dirty") else "")],
         ["total wall time", f"{wall_time_text(run)} over {len(run.sessions)} session(s)"],
+        ["jobs ran", execution_text(run)],
     ], right_align_from=2))
     return blocks
 
@@ -196,6 +198,8 @@ def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path 
     doc = Document(title)
     if ds.get("is_sample"):
         doc.add(Note(f"{ds.get('note')} Numbers here are not comparable with full-MNIST results."))
+    if concurrency_note(run):
+        doc.add(Note(concurrency_note(run)))
     # what people came for first (the comparison and a verdict), then why, then how the run was made
     doc.add(*comparison_section(results, fig_dir), *evaluation.verdict_section(results),
             *evaluation.significance_section(results, fig_dir), *evaluation.seeds_section(results),

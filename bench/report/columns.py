@@ -103,3 +103,32 @@ def _has_intervals(rows: list[Row]) -> bool:
 def best_values(rows: list[Row]) -> dict:
     """metric key -> the best value among rows, for columns that have a direction."""
     return {m.key: m.best(r.metrics.get(m.key) for r in rows) for m in COLUMNS}
+
+
+def _executions(run: Run) -> list[dict]:
+    return [s["execution"] for s in run.sessions if s.get("execution")]
+
+
+def execution_text(run: Run) -> str:
+    """Where each session's jobs ran: 'in this process' or 'dask local:2, 2 workers on 1 host, 1 thread each'."""
+    parts = []
+    for e in _executions(run):
+        if e["executor"] == "in-process":
+            parts.append("one after another in the run's process")
+        else:
+            where = e.get("scheduler") or "local process pool"
+            parts.append(f"{e['executor']} {where}: {e['workers']} at a time on {len(e['hosts'])} host(s), "
+                         f"{e.get('threads_per_job')} thread(s) each")
+    return "; ".join(dict.fromkeys(parts)) or "one after another in the run's process"
+
+
+def concurrency_note(run: Run) -> str | None:
+    """A warning when jobs shared a machine: their training times and latencies are not a sequential run's."""
+    shared = [e for e in _executions(run) if e.get("concurrent")]
+    if not shared:
+        return None
+    most = max(e["workers"] for e in shared)
+    hosts = max(len(e["hosts"]) for e in shared)
+    return (f"Jobs of this run ran concurrently ({most} at a time on {hosts} machine(s)). Each had its own "
+            "cores, but they shared memory bandwidth and caches: training times, throughput and latency are not "
+            "comparable with a run whose jobs ran one after another. Quality numbers do not depend on it.")

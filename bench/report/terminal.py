@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..schema import Results, Run
-from .columns import TIED_NOTE, comparison_cells, ok_rows_by_accuracy, tied_with_best, wall_time_text
+from .columns import TIED_NOTE, comparison_cells, concurrency_note, ok_rows_by_accuracy, tied_with_best, wall_time_text
 
 
 def comparison_table(results: Results) -> Table:
@@ -35,4 +35,6 @@ def _caption(run: Run, marked: bool = False) -> str:
     parts = [f"total wall time {wall_time_text(run)}"] + ([TIED_NOTE] if marked else [])
     if run.dataset.get("is_sample"):
         parts.insert(0, "SAMPLE DATA, not full MNIST")
+    if concurrency_note(run):
+        parts.append("jobs ran concurrently: times are not comparable with a sequential run's")
     return "; ".join(parts)
