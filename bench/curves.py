@@ -131,6 +131,8 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
     done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
     jobs = [Job("curve", "bench.curves:point_task", n, seed, PROFILE, data, job_threads, size=s)
             for s in sizes for n in model_names if (n, s) not in done]
+    if executor.capacity > 1:  # several at once: the biggest first, so the last to finish is a short one
+        jobs.sort(key=lambda j: -j.size)
 
     def finished(job, result, error, trace):
         nonlocal start
