@@ -60,7 +60,7 @@ def test_sample_data_is_labelled_loudly(ci_run):
 
 def test_resume_after_kill_keeps_finished_models(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "benchmark.py", "--profile", "ci", "--models", "knn,random-forest,lenet5",
+    cmd = [sys.executable, "benchmark.py", "--profile", "ci", "--models", "knn,random-forest,mlp",
            "--out", str(out), "--models-dir", str(out / "models"), *DATA_ARGS]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results_path = out / "results.json"
@@ -75,14 +75,14 @@ def test_resume_after_kill_keeps_finished_models(tmp_path):
         proc.wait()
     before = json.loads(results_path.read_text())  # never half-written: always parses
     assert before["models"]["knn"]["status"] == "ok"
-    assert "lenet5" not in before["models"]
+    assert "mlp" not in before["models"]
 
-    resumed = bench("--profile", "ci", "--models", "knn,random-forest,lenet5", "--resume", out=out)
+    resumed = bench("--profile", "ci", "--models", "knn,random-forest,mlp", "--resume", out=out)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "knn: already measured" in resumed.stdout
     after = json.loads(results_path.read_text())
     assert after["models"]["knn"] == before["models"]["knn"]  # not retrained, not rewritten
-    assert all(after["models"][n]["status"] == "ok" for n in ("knn", "random-forest", "lenet5"))
+    assert all(after["models"][n]["status"] == "ok" for n in ("knn", "random-forest", "mlp"))
     assert len(after["run"]["sessions"]) == 2
 
 
