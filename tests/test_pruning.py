@@ -12,11 +12,12 @@ from bench.estimators.keras.pruning import (
     prune,
     sparsity,
 )
+from bench.estimators.keras.training import seed_keras
 
 
 def small_net(name="small", seed=0):
     """A conv layer, batch norm and two dense layers: every kind of weight a real network has, 6,196 in kernels."""
-    keras.utils.set_random_seed(seed)
+    seed_keras(seed)  # as the estimators seed Keras (its own generator for the layers' default seeds)
     layers = keras.layers
     return keras.Sequential([
         layers.Input(architectures.INPUT_SHAPE),

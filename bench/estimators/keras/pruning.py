@@ -28,7 +28,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .training import batch_norm_layers, recalibrate_batch_norm
+from .training import batch_norm_layers, recalibrate_batch_norm, seed_keras
 
 # Fine-tuning steps over which `prune` ramps the sparsity up; the rest train the final mask.
 RAMP_SHARE = 2 / 3
@@ -179,7 +179,7 @@ def prune(model, X, y, sparsity, epochs=1, batch_size=128, learning_rate=1e-3, v
     _check_sparsity(sparsity, "sparsity")
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1; got {epochs!r}")
-    keras.utils.set_random_seed(seed)  # before cloning: dropout layers draw their seeds when built
+    seed_keras(seed)  # before cloning: dropout layers draw their seeds when built
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     X = _images(X)

@@ -65,18 +65,24 @@ def dtype_policy(name: str):
 
 
 def enable_determinism(seed: int) -> None:
-    """Same seed, same weights, same metrics: seeds Python, NumPy and TF; deterministic TF ops.
+    """Same seed, same weights, same metrics: seeds Python, NumPy, TF and Keras (seed_keras); deterministic TF ops."""
+    import tensorflow as tf
+
+    seed_keras(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def seed_keras(seed: int) -> None:
+    """keras.utils.set_random_seed, plus a generator of Keras' own for its layers' default seeds.
 
     Keras draws every layer's default seed (initializers, dropout, augmentation) from Python's global
     `random`, which any other thread of the process may draw from too: in a Dask worker its own threads
-    do, and the mlp trained there came out differently now and then. So Keras gets a generator of its
-    own, seeded as set_random_seed seeds the global one: the same draws a quiet process makes."""
+    do, and the mlp trained there came out differently now and then. So Keras gets `random.Random(seed)`,
+    seeded as set_random_seed seeds the global one: the same draws a quiet process makes. Call this
+    wherever Keras is seeded, so its generator never stays at an earlier seed."""
     import random
 
-    import tensorflow as tf
-
     _keras().utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
     try:
         from keras.src.random import seed_generator
     except ImportError:  # a Keras without this module: its seeds stay on the global generator
