@@ -123,8 +123,6 @@ def run_main(argv) -> int:
             return fail(console, str(e))
     if args.seeds is not None and args.seeds < 1:
         return fail(console, f"--seeds: must be at least 1, got {args.seeds}")
-    if args.retries is not None and args.retries < 0:
-        return fail(console, f"--retries: must be 0 or more, got {args.retries}")
     if args.resume and not args.out:
         found = newest_run_dir()
         if found is None:
@@ -150,15 +148,14 @@ def run_main(argv) -> int:
 
     robustness_error = None
     try:
-        with open_executor(args.workers, args.scheduler) as executor:
-            retries = executor.default_retries if args.retries is None else args.retries
+        with open_executor(args.workers, args.scheduler, args.retries) as executor:
             results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data,
                                seed=args.seed, seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir,
                                resume=args.resume, download=not args.offline, command=command.strip(),
                                console=console, on_data=announce, params=params, executor=executor,
-                               retries=retries)
+                               retries=executor.retries)
             if args.robustness and read_results(results_path).ok_rows():
-                robustness_error = _robustness_after_run(console, out_dir, command, executor, retries)
+                robustness_error = _robustness_after_run(console, out_dir, command, executor, executor.retries)
     except (DataError, ResultsError, RunError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:

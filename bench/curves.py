@@ -206,13 +206,10 @@ def main(argv) -> int:
 
     try:
         names = parse_model_names(args.models)
-        with open_executor(args.workers, args.scheduler) as executor:
-            retries = executor.default_retries if args.retries is None else args.retries
-            if retries < 0:
-                raise CurvesError(f"--retries: must be 0 or more, got {retries}")
+        with open_executor(args.workers, args.scheduler, args.retries) as executor:
             results_path = run_curves(names, args.sizes, seed=args.seed, out_dir=out_dir, dataset=args.dataset,
                                       data_path=args.data, download=not args.offline, resume=args.resume,
-                                      command=command.strip(), on_point=show, executor=executor, retries=retries,
+                                      command=command.strip(), on_point=show, executor=executor, retries=executor.retries,
                                       on_retry=retrying)
     except (CurvesError, DataError, ResultsError, ExecutorError, ValueError) as e:
         return fail(console, str(e))

@@ -173,8 +173,17 @@ def _local_workers(address: str) -> int:
     return int(count)
 
 
-def open_executor(workers: int | None = None, scheduler: str | None = None):
-    """The executor the options ask for: in-process (neither), a ProcessPool or a DaskCluster."""
+def open_executor(workers: int | None = None, scheduler: str | None = None, retries: int | None = None):
+    """The executor the options ask for: in-process (neither), a ProcessPool or a DaskCluster. Its `retries`
+    is `retries`, or its kind's default when None (checked before any process starts)."""
+    if retries is not None and retries < 0:
+        raise ExecutorError(f"--retries: must be 0 or more, got {retries}")
+    executor = _open(workers, scheduler)
+    executor.retries = executor.default_retries if retries is None else retries
+    return executor
+
+
+def _open(workers, scheduler):
     if workers is not None and scheduler:
         raise ExecutorError("--workers and --scheduler: give one of them")
     if workers is not None:

@@ -208,12 +208,9 @@ def main(argv) -> int:
     try:
         names = args.corruptions
         models = args.models.split(",") if args.models else None
-        with open_executor(args.workers, args.scheduler) as executor:
-            retries = executor.default_retries if args.retries is None else args.retries
-            if retries < 0:
-                raise RobustnessError(f"--retries: must be 0 or more, got {retries}")
+        with open_executor(args.workers, args.scheduler, args.retries) as executor:
             results_path = run_robustness(args.run_dir, names, args.severity, args.seed, args.data, models,
-                                          command=command, on_model=show, executor=executor, retries=retries,
+                                          command=command, on_model=show, executor=executor, retries=executor.retries,
                                           on_retry=retrying)
     except (RobustnessError, DataError, ResultsError, ExecutorError, ValueError) as e:
         return fail(console, str(e))

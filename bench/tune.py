@@ -386,16 +386,13 @@ def main(argv) -> int:
                       "trying again[/yellow]")
 
     try:
-        with open_executor(args.workers, args.scheduler) as executor:
-            retries = executor.default_retries if args.retries is None else args.retries
-            if retries < 0:
-                raise TuneError(f"--retries: must be 0 or more, got {retries}")
+        with open_executor(args.workers, args.scheduler, args.retries) as executor:
             results_path = run_tune(args.model, search=args.search, n_iter=args.n_iter, budget_minutes=args.budget,
                                     space_path=args.space, profile=args.profile, seed=args.seed, out_dir=out_dir,
                                     dataset=args.dataset, data_path=args.data, download=not args.offline,
                                     resume=args.resume, command=command, on_trial=show, on_data=announce,
                                     executor=None if isinstance(executor, InProcess) else executor,
-                                    retries=retries, on_retry=retrying)
+                                    retries=executor.retries, on_retry=retrying)
     except (TuneError, DataError, ResultsError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:

@@ -217,13 +217,14 @@ def test_data_spec_refuses_data_that_is_not_the_runs():
 
 @pytest.mark.parametrize("workers, scheduler, message", [
     (0, None, "--workers: must be at least 1, got 0"),
+    (None, None, "--retries: must be 0 or more, got -1"),
     (2, "local:2", "--workers and --scheduler: give one of them"),
     (None, "local:0", "--scheduler local:0: local:N needs N of at least 1"),
     (None, "127.0.0.1:8786", "--scheduler 127.0.0.1:8786: give tcp://HOST:PORT or local:N"),
 ])
 def test_bad_executor_options_are_one_line(workers, scheduler, message):
     with pytest.raises(ExecutorError, match=message):
-        open_executor(workers, scheduler)
+        open_executor(workers, scheduler, -1 if "retries" in message else None)
 
 
 def test_cli_unreachable_scheduler_and_zero_workers_exit_2(tmp_path):
