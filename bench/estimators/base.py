@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ..files import atomic_write
 from ..schema import N_CLASSES
 
 DIGITS = np.arange(N_CLASSES)
@@ -194,24 +195,26 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path) -> Path:
         import skops.io as sio
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sio.dump(self, path)
-        return path
+        return atomic_write(path, lambda tmp: sio.dump(self, tmp))
 
     @classmethod
     def load(cls, path):
-        """Load with an allow-list: only numpy, scipy, sklearn and bench types are trusted."""
+        """Load a .skops file holding only the loaders and types the project's own models are saved with
+        (`trusted_types.SKOPS_NODES`): anything else is refused, naming the file and the types, before skops
+        imports or calls anything. The loaded object must be an instance of this class, and its decision
+        trees (if any) well formed (`trusted_types.check_trees`)."""
         import skops.io as sio
 
+        from .trusted_types import TRUSTED_TYPES, check_trees, read_skops_file
+
         path = Path(path)
-        untrusted = sio.get_untrusted_types(file=path)
-        allowed = ("numpy.", "scipy.", "sklearn.", "bench.", "builtins.", "collections.")
-        refused = [t for t in untrusted if not t.startswith(allowed)]
-        if refused:
-            raise ValueError(f"{path}: refusing to load untrusted types {refused}")
-        obj = sio.load(path, trusted=untrusted)
+        data = read_skops_file(path)
+        try:
+            obj = sio.loads(data, trusted=TRUSTED_TYPES)
+        except Exception as e:  # a damaged file: one line naming it
+            raise ValueError(f"{path}: cannot be loaded: {type(e).__name__}: {' '.join(str(e).split())}") from None
         if not isinstance(obj, cls):
             raise ValueError(f"{path}: holds a {type(obj).__name__}, not a {cls.__name__}")
+        check_trees(obj, path)
         return obj
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...files import atomic_write, atomic_write_text
 from ..base import N_CLASSES, DigitClassifier, check_images
 from . import architectures
 from .architectures import _keras
@@ -90,8 +91,7 @@ class KerasClassifier(DigitClassifier):
                 net.set_weights(trained.get_weights())
                 recalibrate_batch_norm(net, X)  # statistics of the float32 arithmetic it predicts with
             if checkpoint:  # the file holds the network the model uses, not a training snapshot
-                Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-                net.save(checkpoint)
+                atomic_write(checkpoint, net.save)
             members.append(net)
         self.model_ = members[0] if len(members) == 1 else architectures.average(
             members, name=f"{self.architecture}_ensemble")
@@ -166,25 +166,62 @@ class KerasClassifier(DigitClassifier):
 
     def save(self, path) -> Path:
         """Writes PATH (.keras, loaded back in safe mode) and PATH.json (hyperparameters, history)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.model_.save(path)
+        path = atomic_write(path, self.model_.save)
         meta = {"class": type(self).__name__, "params": self.get_params(), "history": self.history_,
                 "n_train": self.n_train_}
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
         return path
 
     @classmethod
     def load(cls, path):
+        """A Keras v3 zip (PATH ending in .keras), loaded in safe mode (Keras refuses code stored in it, such as
+        a Lambda layer's), and its PATH.json metadata, checked before use; ValueError, one line naming the file,
+        otherwise."""
+        import zipfile
+
         path = Path(path)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{path}: metadata says {meta.get('class')}, not {cls.__name__}")
+        if not path.name.endswith(".keras"):
+            raise ValueError(f"{path}: not a .keras file; only Keras v3 .keras files are loaded (in safe mode)")
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: not a Keras v3 .keras file (a zip)")
+        meta = cls._read_metadata(path.with_suffix(".json"))
         est = cls(**meta["params"])
-        est.model_ = _keras().saving.load_model(path, safe_mode=True)
+        try:
+            est.model_ = _keras().saving.load_model(path, safe_mode=True)
+        except Exception as e:  # Keras' own refusals (safe mode) and damaged files: one line naming the file
+            raise ValueError(f"{path}: cannot be loaded: {type(e).__name__}: {' '.join(str(e).split())}") from None
         est.history_ = meta["history"]
         est.precision_ = est.history_[0].get("precision", est.precision) if est.history_ else est.precision
         est.n_train_ = meta["n_train"]
         est.classes_ = np.arange(N_CLASSES)
         est._predict_fn = est._lite = None
         return est
+
+    @classmethod
+    def _read_metadata(cls, meta_path: Path) -> dict:
+        """The JSON `save` writes beside the network: {"class": this class's name, "params": {constructor
+        parameter: value} (parameters left out take their defaults), "history": [{...} per network],
+        "n_train": int}; ValueError naming the file when it is anything else."""
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise ValueError(f"{meta_path}: cannot read the model's metadata: {type(e).__name__}: "
+                             f"{' '.join(str(e).split())}") from None
+        problem = None
+        if not isinstance(meta, dict):
+            problem = "not a JSON object"
+        elif meta.get("class") != cls.__name__:
+            problem = f"its class is {meta.get('class')!r}, not {cls.__name__!r}"
+        elif not isinstance(meta.get("params"), dict):
+            problem = '"params" is not an object'
+        elif unknown := sorted(set(meta["params"]) - set(cls._get_param_names())):
+            problem = f'"params" names {", ".join(map(repr, unknown))}, not parameters of {cls.__name__}'
+        elif not isinstance(meta.get("history"), list) or not all(isinstance(h, dict) for h in meta["history"]):
+            problem = '"history" is not a list of objects'
+        elif type(meta.get("n_train")) is not int:
+            problem = '"n_train" is not an integer'
+        if problem:
+            raise ValueError(f"{meta_path}: not this model's metadata: {problem}")
+        return meta
