@@ -149,3 +149,102 @@ def test_the_cnn_still_reads_digits_made_to_look_like_photos(ci_run):
     by_kind = {m.__name__: float((predicted == labels)[k * per_kind:(k + 1) * per_kind].mean())
                for k, m in enumerate(MAKERS)}
     assert still_right >= STILL_RIGHT, by_kind
+
+
+def _paper_digit(digit: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A dark digit written large on light paper, 600 x 800 times `scale` (enlarged pixel for pixel)."""
+    paper = np.full((600, 800), 235, np.uint8)
+    ink = cv2.resize(digit, (300, 300), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    paper[150:450, 250:550] = np.clip(235 - 0.8 * ink, 0, 255).astype(np.uint8)
+    return paper if scale == 1 else cv2.resize(paper, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+
+def _transparent_drawing(paper: np.ndarray) -> np.ndarray:
+    """The ink black and opaque, the paper transparent, with white (invisible) under it: RGBA."""
+    alpha = np.clip((235 - paper.astype(np.float32)) * (255 / 204), 0, 255).astype(np.uint8)
+    colour = np.where(alpha[..., None] > 0, 0, 255).astype(np.uint8)
+    return np.dstack([colour, colour, colour, alpha])
+
+
+LARGE = {  # how each kind of large image is written
+    "grey": lambda a: cv2.imencode(".png", a)[1].tobytes(),
+    "rgb": lambda a: cv2.imencode(".png", cv2.cvtColor(a, cv2.COLOR_GRAY2BGR))[1].tobytes(),
+    "rgba-transparent": lambda a: cv2.imencode(".png", _transparent_drawing(a))[1].tobytes(),
+    "16-bit": lambda a: cv2.imencode(".png", a.astype(np.uint16) * 257)[1].tobytes(),
+    "palette-gif": lambda a: _pil_bytes(Image.fromarray(a).convert("P"), "GIF"),
+}
+
+
+@pytest.mark.parametrize("kind", LARGE)
+def test_a_large_image_is_shrunk_while_it_is_decoded(kind, digits, monkeypatch):
+    """A 4800 x 3600 image goes the reduced way: the full-size path is never taken, no float copy of the
+    full image is made (tracemalloc counts NumPy's arrays, not the pixels Pillow decodes), and the digit,
+    its box and the size come out as for the same image at 1/6 of the size."""
+    import tracemalloc
+
+    from bench.use import preprocess as module
+
+    reference = preprocess(LARGE[kind](_paper_digit(digits[0][3])), kind)
+    data = LARGE[kind](_paper_digit(digits[0][3], 6))
+
+    def full_size(img):
+        raise AssertionError(f"{img.size} decoded the full-size way")
+
+    monkeypatch.setattr(module, "_grey_and_alpha", full_size)
+    tracemalloc.start()
+    try:
+        d = preprocess(data, kind)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4800 * 3600 * 4 / 2, f"{peak / 2**20:.1f} MB"  # half of one float32 copy of the image
+    assert d.source_size == (4800, 3600) and d.inverted == reference.inverted
+    assert _correlation(d.image, reference.image) > 0.98
+    assert all(abs(big - 6 * small) <= 12 for big, small in zip(d.box, reference.box)), (d.box, reference.box)
+
+
+def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size_and_turned_upright(digits, monkeypatch):
+    """A 4800 x 3600 JPEG, stored upright or sideways with an EXIF orientation: the decoder scales it
+    down (Image.draft) before any pixel is decoded, and both come out as the same upright digit."""
+    from PIL import JpegImagePlugin
+
+    drafted = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, size):
+        result = original(self, mode, size)
+        drafted.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    paper = _paper_digit(digits[0][4], 6)
+    upright = preprocess(_pil_bytes(Image.fromarray(paper), "JPEG", quality=90))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(paper)))
+    turned = preprocess(_pil_bytes(stored, "JPEG", quality=90, exif=exif.tobytes()))
+    assert drafted == [(1200, 900), (900, 1200)]  # decoded at a quarter of the size
+    assert upright.source_size == turned.source_size == (4800, 3600)
+    assert _correlation(turned.image, upright.image) > 0.95
+    assert all(abs(a - b) <= 12 for a, b in zip(turned.box, upright.box)), (turned.box, upright.box)
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A small colour JPEG (no chroma subsampling) whose header says width x height."""
+    data = bytearray(_pil_bytes(Image.new("RGB", (16, 16), "white"), "JPEG", subsampling=0))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: _pil_bytes(Image.new("RGBA", (4100, 4100), "white"), "WEBP", lossless=True),
+     "WEBP file would take 269 MB"),
+    (lambda: _jpeg_claiming(7000, 7000), "JPEG file would take 294 MB"),
+], ids=["webp-4100x4100", "jpeg-444-7000x7000"])
+def test_images_whose_decoding_needs_too_much_memory_are_refused_before_it(make, words):
+    """Under MAX_PIXELS, but a WebP (several full-size copies in its decoder) or a JPEG that may need a
+    buffer of every coefficient would hold more than MAX_DECODE_BYTES: refused by their header, 413."""
+    with pytest.raises(DigitImageError) as e:
+        preprocess(make(), "upload")
+    assert e.value.status == 413 and words in str(e.value) and "the limit is 256 MB" in str(e.value)

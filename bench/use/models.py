@@ -8,6 +8,7 @@ trained it and its test accuracy there (models saved before that file existed sh
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..registry import MODELS
 from ..results import model_run_path
+from ..saved import load_error
 
 TOP_K = 3
 
@@ -32,6 +34,8 @@ class SavedModel:
     path: Path
     estimator: object = field(repr=False)
     run: dict  # the run that trained it ({} when unknown)
+    # held while it predicts: a TensorFlow Lite interpreter must not be called from two threads at once
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def describe(self) -> dict:
         """What GET /models and --json show: plain data."""
@@ -74,7 +78,7 @@ def _load(name: str, path: Path) -> SavedModel:
     try:
         estimator = spec.estimator_class.load(path)
     except Exception as e:  # damaged file or refused type: one line naming the file
-        raise ModelsError(f"{path}: cannot load the saved {name} model: {type(e).__name__}: {e}") from None
+        raise ModelsError(load_error(path, name, e)) from None
     _one_thread(estimator)
     run_path = model_run_path(path)
     try:
@@ -86,7 +90,7 @@ def _load(name: str, path: Path) -> SavedModel:
 
 def _one_thread(estimator) -> None:
     """Predict one image on the calling thread: joblib's worker threads cost more than they save on one
-    image (random forest: tens of ms), and the web server calls models from one thread only."""
+    image (random forest: tens of ms), and the web server predicts one image per model at a time."""
     pipeline = getattr(estimator, "pipeline_", None)
     for _, step in getattr(pipeline, "steps", []):
         if "n_jobs" in step.get_params(deep=False):
@@ -94,10 +98,14 @@ def _one_thread(estimator) -> None:
 
 
 def predict_digit(model: SavedModel, image: np.ndarray) -> dict:
-    """One (28, 28) uint8 digit -> {"model", "family", "digit", "confidence", "top": [(digit, p), ...], "latency_ms"}."""
-    start = time.perf_counter()
-    proba = np.asarray(model.estimator.predict_proba(image[None]))[0]
-    latency_ms = 1000 * (time.perf_counter() - start)
+    """One (28, 28) uint8 digit -> {"model", "family", "digit", "confidence", "top": [(digit, p), ...], "latency_ms"}.
+
+    Safe to call from several threads: each model predicts for one caller at a time (latency_ms does not
+    count the wait for it)."""
+    with model.lock:
+        start = time.perf_counter()
+        proba = np.asarray(model.estimator.predict_proba(image[None]))[0]
+        latency_ms = 1000 * (time.perf_counter() - start)
     order = np.argsort(-proba, kind="stable")[:TOP_K]
     return {"model": model.name, "family": model.family, "digit": int(order[0]), "confidence": float(proba[order[0]]),
             "top": [[int(d), float(proba[d])] for d in order], "latency_ms": latency_ms}

@@ -1,4 +1,5 @@
-"""`benchmark.py serve [--host 127.0.0.1] [--port 8000] [--models-dir models/]`: start the page and API."""
+"""`benchmark.py serve [--host 127.0.0.1] [--port 8000] [--models-dir models/] [--allow-host NAME]`: start the
+page and API."""
 
 from __future__ import annotations
 
@@ -15,20 +16,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="benchmark.py serve",
         description="A local web page where you draw a digit (mouse, pen or finger) or upload a photo and see "
                     "what every saved model says, with a JSON API: POST /predict (an image), GET /models.",
-        epilog="example: python benchmark.py serve   then open http://127.0.0.1:8000")
+        epilog="Requests are answered only when their Host header names this server (on a loopback --host: "
+               "127.0.0.1, localhost or [::1] with the port; on one address: that address; on 0.0.0.0 or ::, any "
+               "name unless --allow-host is given), so a web page cannot reach it by rebinding its own name to "
+               "this address. A POST sent by a page of another origin (its Origin header, or Sec-Fetch-Site) is "
+               "refused with 403; scripts and curl, which send neither, are answered. "
+               "Example: python benchmark.py serve, then open http://127.0.0.1:8000")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--models-dir", default="models", type=Path, help="where a run saved its models (default: models/)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host header names NAME (on any port): the name other machines "
+                        "or a reverse proxy use for this one; repeat for more. With --host 0.0.0.0 or :: it limits "
+                        "the names answered (any name without it) to NAME and the loopback names")
     p.add_argument("--max-body-mb", type=float, default=MAX_BODY_BYTES / 2**20,
                    help=f"largest request body accepted (default: {MAX_BODY_BYTES / 2**20:g} MB)")
     return p
 
 
 def main(argv) -> int:
-    from ..console import fail, make_console
+    from ..console import esc, fail, make_console
     from .models import ModelsError, load_models, warm_up
-    from .serve import create_app, listen
+    from .serve import allowed_hosts, create_app, listen
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -55,12 +65,14 @@ def main(argv) -> int:
     request_log.propagate = False
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"serving {len(models)} models ({', '.join(m.name for m in models)}) on http://{shown}:{port}  "
+    console.print(f"serving {len(models)} models ({', '.join(m.name for m in models)}) on http://{esc(shown)}:{port}  "
                   "(Ctrl+C stops)", highlight=False)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"[yellow]listening on {args.host}: other machines can reach this server[/yellow]")
+        console.print(f"[yellow]listening on {esc(args.host)}: other machines can reach this server[/yellow]")
+    hosts = allowed_hosts(args.host, port, [n.strip().lower() for n in args.allow_host if n.strip()])
+    console.print(f"answering requests whose Host header names {esc(hosts.describe())}", highlight=False)
     sys.stdout.flush()
-    app = create_app(models, max_body=int(args.max_body_mb * 2**20))
+    app = create_app(models, max_body=int(args.max_body_mb * 2**20), hosts=hosts)
     # uvicorn's own logging config and access log off: each request is logged once, by create_app
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
