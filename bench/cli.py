@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .console import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options, command_line, fail, make_console,
+from .console import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options, command_line, esc, fail, make_console,
                       quiet_library_logs)
 from .registry import MODELS, PROFILES, parse_model_names
 
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "records them")
     parser.add_argument("--offline", action="store_true",
                         help="never try to download MNIST (go straight to the sample when it is not found)")
-    add_executor_options(parser)
+    add_executor_options(parser, PROFILES)
     return parser
 
 
@@ -136,11 +136,11 @@ def run_main(argv) -> int:
     from .runner import RunError, run
 
     def announce(splits):
-        console.print(f"dataset [bold]{splits.name}[/bold] from {splits.source}: {len(splits.y_train):,} train, "
+        console.print(f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)}: {len(splits.y_train):,} train, "
                       f"{len(splits.y_val):,} validation, {len(splits.y_test):,} test ({splits.fingerprint[:19]})")
         if splits.is_sample:
             console.rule("[bold yellow]SAMPLE DATA[/bold yellow]")
-            console.print(f"[bold yellow]{splits.note}[/bold yellow]")
+            console.print(f"[bold yellow]{esc(splits.note)}[/bold yellow]")
             console.rule()
 
     command = command_line(*argv)
@@ -148,23 +148,24 @@ def run_main(argv) -> int:
 
     robustness_error = None
     try:
-        with open_executor(args.workers, args.scheduler, args.retries) as executor:
+        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
             results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data,
                                seed=args.seed, seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir,
                                resume=args.resume, download=not args.offline, command=command.strip(),
                                console=console, on_data=announce, params=params, executor=executor,
                                retries=executor.retries)
             if args.robustness and read_results(results_path).ok_rows():
-                robustness_error = _robustness_after_run(console, out_dir, command, executor, executor.retries)
+                robustness_error = _robustness_after_run(console, out_dir, command, executor, executor.retries,
+                                                         args.models_dir)
     except (DataError, ResultsError, RunError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(f"\n[yellow]interrupted: finished models are kept in {out_dir / 'results.json'}; "
-                      f"continue with: python benchmark.py --resume --out {out_dir}[/yellow]")
+        console.print(f"\n[yellow]interrupted: finished models are kept in {esc(out_dir / 'results.json')}; "
+                      f"continue with: python benchmark.py --resume --out {esc(out_dir)}[/yellow]")
         return EXIT_INTERRUPTED
     results = read_results(results_path)
     console.print(comparison_table(results))
-    console.print(f"results: {results_path}")
+    console.print(f"results: {esc(results_path)}")
     from .report.cli import write_reports
 
     write_reports(console, results_path)
@@ -176,13 +177,14 @@ def run_main(argv) -> int:
     return fail(console, robustness_error) if robustness_error else 0
 
 
-def _robustness_after_run(console, out_dir, command, executor, retries) -> str | None:
+def _robustness_after_run(console, out_dir, command, executor, retries, models_dir) -> str | None:
     """`--robustness`: score the models just trained under every corruption; the error text, or None."""
     from .data import DataError
     from .robustness import RobustnessError, run_robustness
 
     try:
         run_robustness(out_dir, command=command.strip() + " (--robustness)", executor=executor, retries=retries,
+                       models_dir=models_dir,
                        on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"))
     except (RobustnessError, DataError) as e:  # the trained models and their rows stay; table and report follow
         return f"--robustness: {e} (retry with: python benchmark.py robustness {out_dir})"

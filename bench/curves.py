@@ -124,8 +124,10 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
     data = DataSpec.of(splits, seed, PROFILES[PROFILE].val_fraction, None, None)
     share_loaded(data, splits)
     job_threads = executor.threads_per_job(None)
+    time_limit = executor.time_limit(PROFILES[PROFILE].job_timeout)
     session = {"started_at": now(), "command": command, "code": environment.code_version(), "points_run": [],
-               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries}}
+               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries,
+                             "job_timeout": time_limit}}
     results.run.sessions.append(session)
     start = time.perf_counter()
     done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
@@ -151,7 +153,7 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
         if on_point:
             on_point(point)
 
-    run_jobs(executor, jobs, finished, retries=retries, on_retry=on_retry)
+    run_jobs(executor, jobs, finished, retries=retries, timeout=time_limit, on_retry=on_retry)
     return results_path
 
 
@@ -176,14 +178,14 @@ def build_parser():
     p.add_argument("--offline", action="store_true", help="never try to download MNIST")
     from .console import add_executor_options
 
-    add_executor_options(p)
+    add_executor_options(p, PROFILES)
     return p
 
 
 def main(argv) -> int:
     from datetime import datetime
 
-    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console
+    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, esc, fail, make_console
     from .executors import ExecutorError, open_executor
     from .registry import parse_model_names
     from .results import ResultsError
@@ -199,14 +201,14 @@ def main(argv) -> int:
                           f"{p['train_seconds']:.1f} s" + (f" (epochs run {p['settings']['epochs_run']} of up to "
                                                            f"{p['settings']['epochs']})" if p["settings"] else ""))
         else:
-            console.print(f"[red]{p['model']} on {p['size']:,} images failed: {p['error']}[/red]")
+            console.print(f"[red]{p['model']} on {p['size']:,} images failed: {esc(p['error'])}[/red]")
 
     def retrying(job, error, attempt):
-        console.print(f"[yellow]{job.label} failed on attempt {attempt} ({error}); trying again[/yellow]")
+        console.print(f"[yellow]{job.label} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
 
     try:
         names = parse_model_names(args.models)
-        with open_executor(args.workers, args.scheduler, args.retries) as executor:
+        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
             results_path = run_curves(names, args.sizes, seed=args.seed, out_dir=out_dir, dataset=args.dataset,
                                       data_path=args.data, download=not args.offline, resume=args.resume,
                                       command=command.strip(), on_point=show, executor=executor, retries=executor.retries,
@@ -215,11 +217,11 @@ def main(argv) -> int:
         return fail(console, str(e))
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted: finished points are kept; continue with: "
-                      f"python benchmark.py curves --resume --out {out_dir} (same --models and --sizes)[/yellow]")
+                      f"python benchmark.py curves --resume --out {esc(out_dir)} (same --models and --sizes)[/yellow]")
         return EXIT_INTERRUPTED
     results = read_results(results_path)
     console.print(curves_table(results))
-    console.print(f"results: {results_path} (wall time {results.run.total_wall_seconds:.0f} s)")
+    console.print(f"results: {esc(results_path)} (wall time {results.run.total_wall_seconds:.0f} s)")
     from .report.cli import write_reports
 
     write_reports(console, results_path)

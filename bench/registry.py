@@ -26,14 +26,19 @@ class Profile:
     latency_calls: int  # single-image calls timed after warm-up
     val_fraction: float = 0.1
     threads: int | None = None  # every library's thread count (bench.threads); None: their defaults
+    # the seconds a job may run on a pool or cluster before it is stopped and recorded as failed (--job-timeout
+    # overrides it); None: no limit. Generous: a concurrent run, or one thread per job, makes jobs slower
+    job_timeout: float | None = None
 
 
 PROFILES = {
+    # full: its longest job, the ensemble, took about 32 min on a slow 2-core machine
     "full": Profile("full", "the real comparison: all data; mlp, lenet5 up to 30 epochs, cnn and cnn-aug 10, "
-                            "ensemble 3 x 8", None, None, 1000),
-    "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300),
+                            "ensemble 3 x 8", None, None, 1000, job_timeout=4 * 3600),
+    "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300,
+                     job_timeout=30 * 60),
     "ci": Profile("ci", "small, fixed, deterministic: 5,000 train / 1,000 test, 3 epochs, one thread", 5_000, 1_000,
-                  200, threads=1),
+                  200, threads=1, job_timeout=10 * 60),
 }
 
 

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from . import calibration, environment, metrics, progress, significance, threads
+from .console import esc
 from .data import Splits, load_dataset
 from .executors import InProcess, run_jobs
 from .jobs import DataSpec, Job, share_loaded
+from .files import atomic_write_bytes
 from .registry import MODELS, PROFILES
-from .results import (RESULTS_NAME, atomic_write_bytes, load_predictions, model_run_path, now, read_results, save_predictions,
-                      save_test_set, write_results)
+from .results import (RESULTS_NAME, load_predictions, model_run_path, now, predictions_file, read_results,
+                      save_predictions, save_test_set, write_results)
 from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
 
 
@@ -170,12 +172,14 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
     data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
     share_loaded(data, splits)  # in-process jobs use these splits; workers load their own and check them
     job_threads = executor.threads_per_job(prof.threads)
+    time_limit = executor.time_limit(prof.job_timeout)
     session = {"started_at": now(), "command": command, "code": environment.code_version(), "models_run": [],
-               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries}}
+               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries,
+                             "job_timeout": time_limit}}
     results.run.sessions.append(session)
     for n in model_names:
         if results.is_ok(n):
-            console.print(f"[dim]{n}: already measured in {results_path}, skipped (--resume)[/dim]")
+            console.print(f"[dim]{n}: already measured in {esc(results_path)}, skipped (--resume)[/dim]")
     jobs = _jobs(results, model_names, profile, seed, seeds, data, job_threads, out_dir, models_dir, params or {})
     matrix = _Matrix(results, results_path, out_dir, splits, session, start, console)
 
@@ -186,7 +190,7 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
                        if any(j.kind == kind for j in jobs)}
         matrix.display = display
         matrix.models_left = sum(j.kind == "model" for j in jobs)
-        run_jobs(executor, jobs, matrix.finished, retries=retries, on_retry=matrix.retrying,
+        run_jobs(executor, jobs, matrix.finished, retries=retries, timeout=time_limit, on_retry=matrix.retrying,
                  on_running=matrix.running)
     session.setdefault("first_seed_wall_seconds", time.perf_counter() - start)
     _close_session(results, session, start)
@@ -228,7 +232,7 @@ class _Matrix:
         name, results = job.model, self.results
         if result is None:  # one broken model must not lose the others' results
             row = Row.failed(name, MODELS[name].family, error, trace, now())
-            self.console.print(f"[red]{name} failed: {row.error}[/red]")
+            self.console.print(f"[red]{name} failed: {esc(row.error)}[/red]")
         else:
             row = Row.from_json(result["row"])
             row.worker = result["worker"]
@@ -247,14 +251,14 @@ class _Matrix:
             results.significance = pairwise_significance(results, self.out_dir)
             write_results(self.results_path, results)
         except Exception as e:
-            self.console.print(f"[red]significance not updated ({type(e).__name__}: {e}); the report rebuilds "
+            self.console.print(f"[red]significance not updated ({type(e).__name__}: {esc(e)}); the report rebuilds "
                                f"without it[/red]")
 
     def _seed_finished(self, job, result, error):
         name, s = job.model, job.seed
         if result is None:  # the model's first measurement and the other seeds stay
             entry = SeedRun(s, "failed", now(), error=error)
-            self.console.print(f"[red]{name} seed {s} failed: {entry.error}[/red]")
+            self.console.print(f"[red]{name} seed {s} failed: {esc(entry.error)}[/red]")
         else:
             entry = SeedRun.from_json(result["seed_run"])
             entry.worker = result["worker"]
@@ -271,7 +275,7 @@ class _Matrix:
         self._write()
 
     def retrying(self, job: Job, error: str, attempt: int) -> None:
-        self.console.print(f"[yellow]{job.label} failed on attempt {attempt} ({error}); trying again[/yellow]")
+        self.console.print(f"[yellow]{job.label} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
 
     def running(self, jobs: list[Job]) -> None:
         for kind, bar in self.bars.items():
@@ -298,8 +302,8 @@ def pairwise_significance(results: Results, out_dir: Path) -> dict | None:
     """The McNemar comparison of every pair of ok models whose predictions the run saved; None for fewer than 2."""
     predictions, y_true = {}, None
     for row in results.ok_rows():
-        path = out_dir / (row.predictions_path or "missing")
-        if path.is_file():
+        path = predictions_file(out_dir, row)
+        if path is not None and path.is_file():
             arrays = load_predictions(path)
             y_true, predictions[row.name] = arrays["y_true"], arrays["y_pred"]
     if len(predictions) < 2:

@@ -190,7 +190,7 @@ def candidates(search: str, space: dict, n_iter: int, seed: int) -> list[dict]:
 
 
 def _trials_as_jobs(executor, retries, on_retry, log: _TrialLog, model, profile, seed, search, space, n_iter,
-                    data: DataSpec) -> None:
+                    data: DataSpec, time_limit: float | None) -> None:
     """A grid or random search's trials as jobs on `executor`, each recorded the moment it returns."""
     todo = [p for p in candidates(search, space, n_iter, seed) if _key(p) not in log.done]
     if not todo:
@@ -207,7 +207,7 @@ def _trials_as_jobs(executor, retries, on_retry, log: _TrialLog, model, profile,
             log.add({"params": params, **result}, None)
         log.before_trial()  # the budget: no trial after one that would end too late (the others are cancelled)
 
-    run_jobs(executor, jobs, finished, retries=retries, on_retry=on_retry)
+    run_jobs(executor, jobs, finished, retries=retries, timeout=time_limit, on_retry=on_retry)
 
 
 def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, space_path=None, profile="full",
@@ -293,7 +293,8 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
     searcher.trial_log = _TrialLog(tuning, save, None if budget_minutes is None else 60 * budget_minutes,
                                    on_trial or (lambda t: None), skip_done=resume)
     save()
-    session["execution"] = (executor or InProcess()).describe()
+    time_limit = (executor or InProcess()).time_limit(prof.job_timeout)
+    session["execution"] = {**(executor or InProcess()).describe(), "job_timeout": time_limit}
     with threads.limited(prof.threads):
         try:
             if executor is None:
@@ -302,7 +303,7 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
                 data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
                 share_loaded(data, splits)
                 _trials_as_jobs(executor, retries, on_retry, searcher.trial_log, model, profile, seed, search, space,
-                                n_iter, data)
+                                n_iter, data, time_limit)
             session["stopped_by"] = "finished"
         except _BudgetSpent:
             session["stopped_by"] = "budget"
@@ -345,7 +346,7 @@ def build_parser():
     p.add_argument("--offline", action="store_true", help="never try to download MNIST")
     from .console import add_executor_options
 
-    add_executor_options(p)
+    add_executor_options(p, PROFILES)
     return p
 
 
@@ -356,7 +357,7 @@ def _params_text(params: dict) -> str:
 def main(argv) -> int:
     from datetime import datetime
 
-    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, fail, make_console
+    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, esc, fail, make_console
     from .executors import ExecutorError, open_executor
     from .results import ResultsError
 
@@ -368,25 +369,26 @@ def main(argv) -> int:
     command = command_line("tune", *argv)
 
     def announce(splits):
-        console.print(f"dataset [bold]{splits.name}[/bold] from {splits.source}: trials fit on {len(splits.y_train):,} "
+        console.print(f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)}: trials fit on {len(splits.y_train):,} "
                       f"images and are scored on {len(splits.y_val):,} validation images (the test split is not used)")
         if splits.is_sample:
-            console.print(f"[bold yellow]{splits.note}[/bold yellow]")
+            console.print(f"[bold yellow]{esc(splits.note)}[/bold yellow]")
 
     def show(t):
         where = f" (round {t['iter'] + 1}, {t['n_resources']:,} images)" if "iter" in t else ""
         if t["status"] == OK:
-            console.print(f"trial {t['trial']}{where}: {_params_text(t['params'])} -> validation accuracy "
+            console.print(f"trial {t['trial']}{where}: {esc(_params_text(t['params']))} -> validation accuracy "
                           f"{t['score']:.4f} (fit {t['fit_seconds']:.1f} s)")
         else:
-            console.print(f"[red]trial {t['trial']}{where}: {_params_text(t['params'])} failed: {t.get('error')}[/red]")
+            console.print(f"[red]trial {t['trial']}{where}: {esc(_params_text(t['params']))} failed: "
+                          f"{esc(t.get('error'))}[/red]")
 
     def retrying(job, error, attempt):
-        console.print(f"[yellow]trial {_params_text(job.options['params'])} failed on attempt {attempt} ({error}); "
+        console.print(f"[yellow]trial {esc(_params_text(job.options['params']))} failed on attempt {attempt} ({esc(error)}); "
                       "trying again[/yellow]")
 
     try:
-        with open_executor(args.workers, args.scheduler, args.retries) as executor:
+        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
             results_path = run_tune(args.model, search=args.search, n_iter=args.n_iter, budget_minutes=args.budget,
                                     space_path=args.space, profile=args.profile, seed=args.seed, out_dir=out_dir,
                                     dataset=args.dataset, data_path=args.data, download=not args.offline,
@@ -396,8 +398,8 @@ def main(argv) -> int:
     except (TuneError, DataError, ResultsError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(f"\n[yellow]interrupted: finished trials are kept in {out_dir / RESULTS_NAME}; continue with "
-                      f"the same command and --resume --out {out_dir}[/yellow]")
+        console.print(f"\n[yellow]interrupted: finished trials are kept in {esc(out_dir / RESULTS_NAME)}; continue with "
+                      f"the same command and --resume --out {esc(out_dir)}[/yellow]")
         return EXIT_INTERRUPTED
     results = read_results(results_path)
     tuning = results.tuning
@@ -405,14 +407,15 @@ def main(argv) -> int:
     session = results.run.sessions[-1]
     console.print(f"{len(tuning['trials'])} trial(s) in {session['wall_seconds']:.0f} s this session"
                   + (" (stopped by the budget)" if session["stopped_by"] == "budget" else "")
-                  + f"; results: {results_path}")
+                  + f"; results: {esc(results_path)}")
     from .report.cli import write_reports
 
     write_reports(console, results_path)
     if tuning["best"] is None:
         return fail(console, f"no trial succeeded (details in {results_path})", EXIT_FAILED)
-    console.print(f"best: {_params_text(tuning['best']['params'])} (validation accuracy {tuning['best']['score']:.4f}); "
-                  f"train with it: python benchmark.py --models {args.model} --params {results_path}")
+    console.print(f"best: {esc(_params_text(tuning['best']['params']))} (validation accuracy "
+                  f"{tuning['best']['score']:.4f}); train with it: python benchmark.py --models {esc(args.model)} "
+                  f"--params {esc(results_path)}")
     return 0
 
 
@@ -420,12 +423,14 @@ def trials_table(tuning: dict, limit: int = 15):
     """Terminal table: the best `limit` trials, best first."""
     from rich.table import Table
 
+    from .console import esc
+
     names = list(tuning["space"])
-    table = Table(title=f"{tuning['model']}: {tuning['search']} search, validation accuracy (best {limit} trials)")
+    table = Table(title=f"{esc(tuning['model'])}: {esc(tuning['search'])} search, validation accuracy (best {limit} trials)")
     for column in ["trial", *names, "accuracy", "fit s"]:
         table.add_column(column, justify="left" if column in names else "right")
     trials = sorted(tuning["trials"], key=lambda t: -(t["score"] if t["score"] is not None else -1))[:limit]
     for t in trials:
-        table.add_row(str(t["trial"]), *[str(t["params"].get(n, "")) for n in names],
+        table.add_row(str(t["trial"]), *[esc(t["params"].get(n, "")) for n in names],
                       f"{t['score']:.4f}" if t["score"] is not None else "[red]failed[/red]", f"{t['fit_seconds']:.1f}")
     return table

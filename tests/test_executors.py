@@ -1,6 +1,6 @@
 """The job matrix on other executors (issue 13): a Dask LocalCluster and a local process pool give the rows
-a sequential run gives, retry a job that raised, survive a worker killed mid-job, and stop on data the
-workers cannot read or that is not the run's."""
+a sequential run gives, retry a job that raised, survive a worker killed mid-job, stop a job past its time
+limit (--job-timeout) and go on, and stop on data the workers cannot read or that is not the run's."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
 
-from bench import runner
+from bench import executors, runner
 from bench.data import DataError, load_dataset
 from bench.executors import DaskCluster, ExecutorError, InProcess, ProcessPool, open_executor, run_jobs
 from bench.jobs import DataMismatch, DataSpec, Job
@@ -46,6 +48,22 @@ def _bench(out: Path, *options) -> subprocess.CompletedProcess:
                            "--out", str(out), "--models-dir", str(out / "models"), *options],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """A pool of two processes the tests share (each pool costs seconds to spawn); a test that breaks or stops
+    its processes leaves it working: ProcessPool replaces them."""
+    with ProcessPool(2) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    """A LocalCluster of two single-threaded workers the tests share (it takes seconds to start); a worker a test
+    kills or restarts comes back under its nanny."""
+    with DaskCluster("local:2") as shared:
+        yield shared
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +125,7 @@ def test_a_job_that_raises_is_retried_then_recorded_as_failed(on_cluster):
     assert all(cluster.models[n].ok for n in FAST)  # the others finished
 
 
-def test_a_worker_killed_mid_job_loses_no_row_and_the_job_runs_again(tmp_path, monkeypatch):
+def test_a_worker_killed_mid_job_loses_no_row_and_the_job_runs_again(tmp_path, monkeypatch, local_cluster):
     def with_a_fault(*args):
         jobs = real_jobs(*args)
         return [dataclasses.replace(j, task="worker_faults:die_once_after_a_row") if j.model == "random-forest"
@@ -116,8 +134,7 @@ def test_a_worker_killed_mid_job_loses_no_row_and_the_job_runs_again(tmp_path, m
     real_jobs = runner._jobs
     monkeypatch.setattr(runner, "_jobs", with_a_fault)
     out = tmp_path / "run"
-    with DaskCluster("local:2") as cluster:
-        path, _ = _run(out, cluster, ["knn", "random-forest"], retries=0)
+    path, _ = _run(out, local_cluster, ["knn", "random-forest"], retries=0)
     results = read_results(path)
     killed_pid = int((out / "killed-random-forest.pid").read_text())
     assert results.models["knn"].ok and results.models["random-forest"].ok
@@ -125,7 +142,7 @@ def test_a_worker_killed_mid_job_loses_no_row_and_the_job_runs_again(tmp_path, m
     assert (out / "predictions" / "random-forest.npz").is_file()
 
 
-def test_a_process_pool_replaces_a_dead_worker_and_reruns_its_job(tmp_path, monkeypatch):
+def test_a_process_pool_replaces_a_dead_worker_and_reruns_its_job(tmp_path, monkeypatch, pool):
     def with_a_fault(*args):
         return [dataclasses.replace(j, task="worker_faults:die_once_after_a_row") if j.model == "random-forest"
                 else j for j in real_jobs(*args)]
@@ -133,12 +150,147 @@ def test_a_process_pool_replaces_a_dead_worker_and_reruns_its_job(tmp_path, monk
     real_jobs = runner._jobs
     monkeypatch.setattr(runner, "_jobs", with_a_fault)
     out = tmp_path / "run"
-    with ProcessPool(2) as pool:
-        path, printed = _run(out, pool, ["knn", "random-forest"], retries=1)
+    path, printed = _run(out, pool, ["knn", "random-forest"], retries=1)
     results = read_results(path)
     assert results.models["knn"].ok and results.models["random-forest"].ok, printed
     assert "random-forest seed 0 failed on attempt 1 (worker process died" in printed
     assert results.models["random-forest"].worker["pid"] != int((out / "killed-random-forest.pid").read_text())
+
+
+def _fault(out: Path, model: str, task: str, **options) -> Job:
+    """A job that runs tests/worker_faults.py's `task` (no data); it notes its pids in out/<model>.pids."""
+    return Job("model", f"worker_faults:{task}", model, 0, "ci", None, out_dir=str(out), options=options)
+
+
+def _pids(out: Path, model: str) -> list[int]:
+    return [int(p) for p in (out / f"{model}.pids").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process pid runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # reaped since os.kill, or a system without /proc (then os.kill is the answer)
+        return not Path("/proc").is_dir()
+
+
+def _outcomes(executor, jobs, **options) -> tuple[dict, list]:
+    """run_jobs' outcomes: ({model: (result, error)}, [(model, error, attempt) of each retry])."""
+    ended, retried = {}, []
+    run_jobs(executor, jobs, lambda job, result, error, trace: ended.__setitem__(job.model, (result, error)),
+             on_retry=lambda job, error, attempt: retried.append((job.model, error, attempt)), **options)
+    return ended, retried
+
+
+def test_a_job_past_its_time_limit_on_a_pool_is_killed_retried_and_recorded_as_failed(tmp_path, pool):
+    """hang never returns; first returns a second after hang started; other hangs on its first attempt only,
+    so it is cut short either with hang's pool or by its own limit, and then ends."""
+    start = time.monotonic()
+    jobs = [_fault(tmp_path, "hang", "hang"),
+            _fault(tmp_path, "first", "after_file", file=str(tmp_path / "hang.pids"), seconds=1),
+            _fault(tmp_path, "other", "hang_once")]
+    ended, retried = _outcomes(pool, jobs, retries=1, timeout=4)
+    assert ended["hang"] == (None, "timed out after 4 s (--job-timeout)")
+    assert ("hang", "timed out after 4 s (--job-timeout)", 1) in retried
+    assert ended["first"][1] is None and ended["other"][1] is None, ended
+    hung = _pids(tmp_path, "hang")
+    assert len(hung) >= 2 and not any(_alive(pid) for pid in hung)  # each attempt's process was killed
+    assert len(_pids(tmp_path, "other")) >= 2 and not _alive(_pids(tmp_path, "other")[0])
+    later, _ = _outcomes(pool, [_fault(tmp_path, "later", "after_file", file=str(tmp_path / "hang.pids"))],
+                         timeout=4)
+    assert later["later"][1] is None and later["later"][0]["pid"] not in hung  # the new pool works
+    assert time.monotonic() - start < 120
+
+
+def test_a_job_past_its_time_limit_on_dask_is_cancelled_and_its_worker_restarted(tmp_path, local_cluster):
+    start = time.monotonic()
+    jobs = [_fault(tmp_path, "hang", "hang"), _fault(tmp_path, "first", "after_file", file=str(tmp_path / "hang.pids"))]
+    ended, retried = _outcomes(local_cluster, jobs, retries=0, timeout=4)
+    assert ended["hang"] == (None, "timed out after 4 s (--job-timeout)") and not retried
+    assert ended["first"][1] is None
+    [hung] = _pids(tmp_path, "hang")
+    assert not _alive(hung)  # the worker process that ran it is gone; its nanny started a new one
+    later, _ = _outcomes(local_cluster, [_fault(tmp_path, f"later{i}", "after_file", file=str(tmp_path / "hang.pids"))
+                                         for i in range(2)], timeout=4)
+    assert all(error is None for _, error in later.values())
+    assert len(local_cluster.client.scheduler_info(n_workers=-1)["workers"]) == 2
+    assert time.monotonic() - start < 120
+
+
+def test_run_jobs_reruns_jobs_stopped_with_an_overdue_one_without_counting_an_attempt():
+    """An executor whose "hang" job started long ago and never ends; "bystander" ends only once stopped."""
+
+    class Clocked(InProcess):
+        capacity = 3
+
+        def __init__(self):
+            self.job_of, self.submitted, self.stops = {}, [], 0
+
+        def submit(self, job):
+            future = Future()
+            self.job_of[future] = job.model
+            self.submitted.append(job.model)
+            if job.model == "quick" or (job.model == "bystander" and self.stops):
+                future.set_result({"ok": job.model})
+            return future
+
+        def started(self, futures):
+            now = time.monotonic()
+            return {f: now - (100 if self.job_of[f] == "hang" else 1) for f in futures}
+
+        def stop(self, futures, others):
+            assert [self.job_of[f] for f in futures] == ["hang"]
+            self.stops += 1
+            return [f for f in others if not f.done()]
+
+    spec = DataSpec("mnist-sample", None, 0, 0.1, None, None, "fp")
+    clocked = Clocked()
+    ended, retried = _outcomes(clocked, [Job("model", "x:y", m, 0, "ci", spec) for m in ("hang", "bystander", "quick")],
+                               retries=1, timeout=5)
+    assert ended == {"quick": ({"ok": "quick"}, None), "bystander": ({"ok": "bystander"}, None),
+                     "hang": (None, "timed out after 5 s (--job-timeout)")}
+    assert retried == [("hang", "timed out after 5 s (--job-timeout)", 1)]  # the bystander's rerun is no attempt
+    assert clocked.stops == 2 and clocked.submitted.count("bystander") == 2
+
+
+def test_the_time_limit_is_the_option_else_the_profiles_and_none_in_process():
+    from bench.registry import PROFILES
+
+    pool = ProcessPool.__new__(ProcessPool)  # no processes: time_limit needs none
+    assert pool.time_limit(PROFILES["ci"].job_timeout) == PROFILES["ci"].job_timeout == 600
+    pool.job_timeout = 0.0
+    assert pool.time_limit(600) is None  # 0: no limit
+    pool.job_timeout = 30.0
+    assert pool.time_limit(600) == 30.0
+    assert InProcess().time_limit(600) is None
+    assert open_executor(None, None, None, "0").time_limit(600) is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-1", "--job-timeout: must be 0 (no limit) or more seconds, got -1"),
+    ("nan", "--job-timeout: must be 0 (no limit) or more seconds, got nan"),
+    ("inf", "--job-timeout: must be 0 (no limit) or more seconds, got inf"),
+    ("soon", "--job-timeout: 'soon' is not a number of seconds"),
+    ("10m", "--job-timeout: '10m' is not a number of seconds"),
+])
+def test_bad_job_timeouts_are_one_line_before_any_worker_starts(value, message, monkeypatch):
+    def no_pool(*args):
+        raise AssertionError("a pool started")
+
+    monkeypatch.setattr(executors, "ProcessPool", no_pool)
+    with pytest.raises(ExecutorError) as error:
+        open_executor(2, None, None, value)
+    assert str(error.value) == message
+
+
+def test_a_job_timeout_in_process_is_refused():
+    with pytest.raises(ExecutorError, match=r"^--job-timeout: limits jobs on --workers or --scheduler only .*"
+                                            r"add --workers 1"):
+        open_executor(None, None, None, "60")
 
 
 def _mnist_copy(tmp_path) -> Path:
@@ -151,7 +303,7 @@ def _mnist_copy(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("change", ["deleted", "other data"])
-def test_data_a_worker_cannot_read_or_that_differs_stops_the_run(tmp_path, change):
+def test_data_a_worker_cannot_read_or_that_differs_stops_the_run(tmp_path, change, pool):
     data = _mnist_copy(tmp_path)
 
     def after_the_client_loaded(splits):
@@ -163,7 +315,7 @@ def test_data_a_worker_cannot_read_or_that_differs_stops_the_run(tmp_path, chang
             np.savez(data, **arrays)
 
     out = tmp_path / "run"
-    with ProcessPool(1) as pool, pytest.raises(DataError) as error:
+    with pytest.raises(DataError) as error:
         runner.run(["knn"], profile="ci", dataset="mnist", data_path=str(data), out_dir=out,
                    models_dir=out / "models", console=Console(file=io.StringIO()), executor=pool,
                    on_data=after_the_client_loaded)
@@ -227,29 +379,34 @@ def test_bad_executor_options_are_one_line(workers, scheduler, message):
         open_executor(workers, scheduler, -1 if "retries" in message else None)
 
 
-def test_cli_unreachable_scheduler_and_zero_workers_exit_2(tmp_path):
+def test_cli_unreachable_scheduler_zero_workers_and_bad_job_timeouts_exit_2(tmp_path):
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s", "TF_CPP_MIN_LOG_LEVEL": "3"}
     for options, expected in ((["--scheduler", "tcp://127.0.0.1:9"], "--scheduler tcp://127.0.0.1:9: cannot reach"),
-                              (["--workers", "0"], "--workers: must be at least 1, got 0")):
+                              (["--workers", "0"], "--workers: must be at least 1, got 0"),
+                              (["--workers", "2", "--job-timeout", "-5"],
+                               "error: --job-timeout: must be 0 (no limit) or more seconds, got -5"),
+                              (["--job-timeout", "soon"], "error: --job-timeout: 'soon' is not a number of seconds")):
         proc = subprocess.run([sys.executable, "benchmark.py", "--profile", "ci", "--models", "knn",
                                "--dataset", "mnist-sample", "--out", str(tmp_path / "run"), *options],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert expected in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+        if "--job-timeout" in options:
+            assert proc.stdout.strip() == expected, proc.stdout  # one line
         assert not (tmp_path / "run").exists()  # refused before any data was read or file written
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def test_robustness_on_a_pool_gives_the_in_process_numbers(sequential, tmp_path):
+def test_robustness_on_a_pool_gives_the_in_process_numbers(sequential, tmp_path, pool):
     from bench.robustness import run_robustness
 
     run_dir = Path(sequential.models["knn"].model_path).parents[1]
     here, pool_run = tmp_path / "here", tmp_path / "pool"
     for dest in (here, pool_run):  # the run's files in a folder of its own; the models stay where they are
         shutil.copytree(run_dir, dest, ignore=shutil.ignore_patterns("models", "figures"))
-    run_robustness(here, "rotate,invert", models=["knn", "mlp"])
-    with ProcessPool(2) as pool:
-        run_robustness(pool_run, "rotate,invert", models=["knn", "mlp"], executor=pool)
+    models_dir = run_dir / "models"  # where the sequential run saved them, outside the copies
+    run_robustness(here, "rotate,invert", models=["knn", "mlp"], models_dir=models_dir)
+    run_robustness(pool_run, "rotate,invert", models=["knn", "mlp"], executor=pool, models_dir=models_dir)
     ours, theirs = read_results(pool_run / "results.json"), read_results(here / "results.json")
     for name in ("knn", "mlp"):
         assert ours.models[name].robustness["accuracy"] == theirs.models[name].robustness["accuracy"]
@@ -258,17 +415,16 @@ def test_robustness_on_a_pool_gives_the_in_process_numbers(sequential, tmp_path)
     assert list(samples["names"]) == ["clean", "rotate", "invert"] and samples["images"].shape == (3, 28, 28)
 
 
-def test_tune_trials_on_a_pool_score_as_the_search_in_process(tmp_path):
+def test_tune_trials_on_a_pool_score_as_the_search_in_process(tmp_path, pool):
     from bench.tune import TuneError, run_tune
 
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"n_neighbors": [1, 3, 5], "weights": ["uniform", "distance"]}))
     common = {"search": "grid", "space_path": space, "profile": "ci", "dataset": "mnist-sample"}
     here = read_results(run_tune("knn", out_dir=tmp_path / "here", **common)).tuning
-    with ProcessPool(2) as pool:
-        there = read_results(run_tune("knn", out_dir=tmp_path / "pool", executor=pool, **common)).tuning
-        with pytest.raises(TuneError, match="--search halving runs in this process only"):
-            run_tune("knn", out_dir=tmp_path / "halving", executor=pool, **{**common, "search": "halving"})
+    there = read_results(run_tune("knn", out_dir=tmp_path / "pool", executor=pool, **common)).tuning
+    with pytest.raises(TuneError, match="--search halving runs in this process only"):
+        run_tune("knn", out_dir=tmp_path / "halving", executor=pool, **{**common, "search": "halving"})
 
     def scores(tuning):
         return {json.dumps(t["params"], sort_keys=True): t["score"] for t in tuning["trials"]}

@@ -31,3 +31,34 @@ def _has_row(results: Path) -> bool:
         return bool(json.loads(results.read_text())["models"])
     except (OSError, ValueError, KeyError):
         return False
+
+
+def hang(job, splits):
+    """Append this process's pid to <out_dir>/<model>.pids, then never return (a job that hangs)."""
+    _note_pid(job)
+    while True:
+        time.sleep(1)
+
+
+def hang_once(job, splits):
+    """Note this process's pid; the first time (no <out_dir>/<model>.pids yet) never return, later return at once."""
+    first = not (Path(job.out_dir) / f"{job.model}.pids").exists()
+    _note_pid(job)
+    while first:
+        time.sleep(1)
+    return {"pid": os.getpid()}
+
+
+def after_file(job, splits):
+    """Return job.options["seconds"] after job.options["file"] exists (a job that ends normally)."""
+    _note_pid(job)
+    deadline = time.time() + 120
+    while time.time() < deadline and not Path(job.options["file"]).exists():
+        time.sleep(0.05)
+    time.sleep(job.options.get("seconds", 0))
+    return {"pid": os.getpid()}
+
+
+def _note_pid(job) -> None:
+    with open(Path(job.out_dir) / f"{job.model}.pids", "a") as f:
+        f.write(f"{os.getpid()}\n")
