@@ -24,7 +24,8 @@ import numpy as np
 from . import metrics
 from .data import DataError, load_dataset
 from .estimators.variants import KINDS, Variant, VariantData
-from .results import atomic_write_bytes, load_predictions, now, write_results
+from .files import atomic_write_bytes
+from .results import load_predictions, now, predictions_file, write_results
 from .saved import SavedModelError, check_same_model, load_saved_model, open_run, run_test_set
 from .schema import OK, SCHEMA
 from .threads import available_cores
@@ -122,16 +123,16 @@ def parse_kinds(text: str | None) -> tuple:
 
 
 def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, resume=False, save=False,
-                 command="", on_variant=None) -> Path:
+                 command="", on_variant=None, models_dir="models") -> Path:
     """Make and measure each kind of variant of every saved model of the run in run_dir; returns the
     results path. resume: keep the variants already measured (status ok) instead of making them again.
     save: keep each variant's file in run_dir/variants/<model>/. on_variant(model name, variant dict)
-    is called as each one is stored."""
+    is called as each one is stored. models_dir: besides run_dir, the one folder a saved model may be in."""
     from . import threads as thread_limits
 
     run_dir = Path(run_dir)
     try:
-        results_path, results, rows = open_run(run_dir, models)
+        results_path, results, rows = open_run(run_dir, models, models_dir)
         test_set = run_test_set(run_dir)
     except SavedModelError as e:
         raise OptimiseError(str(e)) from None
@@ -151,11 +152,11 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
     with thread_limits.limited(threads):
         for row in rows:
             try:
-                est = load_saved_model(row)
-                check_same_model(est, row, x, run_dir)
+                est = load_saved_model(row, run_dir, models_dir)
+                check_same_model(est, row, x, run_dir)  # the predictions file exists, inside run_dir
             except SavedModelError as e:
                 raise OptimiseError(str(e)) from None
-            recorded = load_predictions(run_dir / row.predictions_path)
+            recorded = load_predictions(predictions_file(run_dir, row))
             row.variants = [v for v in row.variants or [] if v["status"] != FAILED]  # tried again below
             done = frozenset(v["variant"] for v in row.variants or [] if v["status"] == OK) if resume else frozenset()
             if on_variant and done:
@@ -185,6 +186,9 @@ def build_parser():
         epilog="exit codes: 0 done (variants a model cannot have are listed with the reason); 2 bad input.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder a run wrote (its --out), with results.json")
     p.add_argument("--models", metavar="A,B", help="which of the run's models (default: every measured one)")
+    p.add_argument("--models-dir", metavar="DIR", default="models",
+                   help="where the run saved its models, if not inside RUN_DIR (default: models/); a model the "
+                        "results file places anywhere else is refused")
     p.add_argument("--kinds", metavar="A,B", help=f"which kinds of variant: {', '.join(KINDS)} (default: all)")
     p.add_argument("--data", metavar="PATH", help="the run's data, for the kinds that need its training split "
                                                   "(default: $MNIST_PATH, as for the main command)")
@@ -198,7 +202,7 @@ def build_parser():
 
 
 def main(argv) -> int:
-    from .console import command_line, fail, make_console
+    from .console import command_line, esc, fail, make_console
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
@@ -208,7 +212,7 @@ def main(argv) -> int:
 
     def show(name, v):
         if v["status"] != OK:
-            console.print(f"{name} {v['variant']}: {v['status']}: {v['reason']}", highlight=False)
+            console.print(f"{name} {esc(v['variant'])}: {v['status']}: {esc(v['reason'])}", highlight=False)
             return
         console.print(f"{name} {v['variant']}: accuracy {v['accuracy']:.4f}, same predictions "
                       f"{v['same_predictions_as_native']:.2%}, latency p50 {v['latency_ms_p50']:.3f} ms, "
@@ -219,10 +223,11 @@ def main(argv) -> int:
             raise OptimiseError(f"--prune-epochs {args.prune_epochs}: must be at least 1")
         models = args.models.split(",") if args.models else None
         results_path = run_optimise(args.run_dir, models, parse_kinds(args.kinds), args.data, args.prune_epochs,
-                                    args.resume, args.save, command=command, on_variant=show)
+                                    args.resume, args.save, command=command, on_variant=show,
+                                    models_dir=args.models_dir)
     except (OptimiseError, ResultsError) as e:
         return fail(console, str(e))
-    console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {results_path}")
+    console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {esc(results_path)}")
     from .report.cli import write_reports
 
     write_reports(console, results_path)

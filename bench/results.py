@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from .files import UnsafePathError, atomic_write_bytes, check_model_name, inside
 from .schema import READABLE_SCHEMAS, Results
 
 RESULTS_NAME = "results.json"
@@ -34,29 +33,6 @@ class ResultsError(ValueError):
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_results(path: Path, results: Results) -> None:
@@ -80,11 +56,45 @@ def read_versioned_json(path, schema: str | tuple, kind: str, error=ValueError, 
 
 
 def read_results(path) -> Results:
+    """The results file at `path`; ResultsError (one line naming the file) when it is missing, unreadable,
+    of another schema, malformed, or names a model with anything but letters, digits, '-' and '_'."""
     data = read_versioned_json(path, READABLE_SCHEMAS, "results", ResultsError)
     try:
-        return Results.from_json(data)
-    except (KeyError, TypeError, AttributeError) as e:
+        results = Results.from_json(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise ResultsError(f"{path}: malformed results file: {type(e).__name__}: {e}") from None
+    try:
+        _check_names(results)
+    except UnsafePathError as e:
+        raise ResultsError(f"{path}: {e}") from None
+    return results
+
+
+def _check_names(results: Results) -> None:
+    """Model names become parts of file names (figures/cm_<name>.png): registry-style names only."""
+    for key, row in results.models.items():
+        check_model_name(key, "models")
+        if row.name != key:
+            raise UnsafePathError(f"models: the row under {key!r} is named {row.name!r}")
+    for point in results.curves:
+        check_model_name(point.get("model"), "curves")
+    if results.tuning is not None:
+        check_model_name(results.tuning.get("model"), "tuning")
+    for pair in (results.significance or {}).get("pairs", []):
+        check_model_name(pair.get("model_a"), "significance")
+        check_model_name(pair.get("model_b"), "significance")
+
+
+def predictions_file(run_dir, row) -> Path | None:
+    """The predictions file a row names, inside the run folder (None when it names none); ResultsError
+    naming the row when the path leads outside it. Whether the file exists is the caller's to check."""
+    if not row.predictions_path:
+        return None
+    try:
+        return inside(row.predictions_path, [run_dir],
+                      f"{Path(run_dir) / RESULTS_NAME}: {row.name}'s predictions_path")
+    except UnsafePathError as e:
+        raise ResultsError(str(e)) from None
 
 
 def save_predictions(path: Path, y_true, proba) -> None:

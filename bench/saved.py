@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .registry import MODELS
-from .results import RESULTS_NAME, load_predictions, load_test_set, read_results
+from .files import UnsafePathError, inside
+from .results import RESULTS_NAME, ResultsError, load_predictions, load_test_set, predictions_file, read_results
 from .schema import Results, Row
 
 # A saved model must predict the run's test images as the run recorded (its predictions file) on at
@@ -22,24 +23,49 @@ class SavedModelError(ValueError):
     """A saved model is missing, unknown, unreadable or not the one the run measured."""
 
 
-def load_saved_model(row: Row):
-    """The fitted estimator a row's model_path holds; SavedModelError naming the file otherwise."""
-    path = Path(row.model_path or "")
-    if not row.model_path or not path.is_file():
-        raise SavedModelError(f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})")
+def model_file(row: Row, run_dir, models_dir="models") -> Path:
+    """The saved model a row's model_path names: <name><suffix> inside the run folder or the models folder
+    (a results file from elsewhere must not lead a load anywhere else); SavedModelError naming it otherwise."""
     if row.name not in MODELS:
-        raise SavedModelError(f"{path}: {row.name!r} is not a model this version of digit-bench knows")
+        raise SavedModelError(f"{row.model_path}: {row.name!r} is not a model this version of digit-bench knows")
+    if not row.model_path:
+        raise SavedModelError(f"{Path(run_dir) / RESULTS_NAME}: records no saved {row.name} model "
+                              f"(rerun: python benchmark.py --models {row.name})")
+    expected = f"{row.name}{MODELS[row.name].estimator_class.file_suffix}"
+    where = f"{Path(run_dir) / RESULTS_NAME}: {row.name}'s model_path"
+    if Path(row.model_path).name != expected:
+        raise SavedModelError(f"{where}: {row.model_path!r} is not a file named {expected}")
+    try:
+        return inside(row.model_path, [run_dir, models_dir], where)
+    except UnsafePathError as e:
+        raise SavedModelError(f"{e} (give the folder that holds it with --models-dir if you trust it)") from None
+
+
+def load_saved_model(row: Row, run_dir, models_dir="models"):
+    """The fitted estimator a row's model_path holds (see `model_file`); SavedModelError naming the file otherwise."""
+    path = model_file(row, run_dir, models_dir)
+    if not path.is_file():
+        raise SavedModelError(f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})")
     try:
         return MODELS[row.name].estimator_class.load(path)
     except Exception as e:  # a damaged file or a refused type: name the file, never a traceback
-        raise SavedModelError(f"{path}: cannot load the saved {row.name} model: {type(e).__name__}: {e}") from None
+        raise SavedModelError(load_error(path, row.name, e)) from None
+
+
+def load_error(path, name: str, e: Exception) -> str:
+    """One line for a saved model that cannot be loaded: the file, the model, the loader's reason."""
+    reason = str(e).removeprefix(f"{path}: ")  # the estimators' loaders name the file themselves
+    return f"{path}: cannot load the saved {name} model: {type(e).__name__}: {reason}"
 
 
 def check_same_model(est, row: Row, x, run_dir: Path) -> float:
     """The model's clean accuracy, after checking it predicts as the run recorded (see SAME_MODEL_AGREEMENT)."""
-    predictions = run_dir / (row.predictions_path or "missing")
+    try:
+        predictions = predictions_file(run_dir, row)
+    except ResultsError as e:
+        raise SavedModelError(str(e)) from None
     y_pred = est.predict(x)
-    if predictions.is_file():
+    if predictions is not None and predictions.is_file():
         recorded = load_predictions(predictions)
         agreement = float((recorded["y_pred"] == y_pred).mean()) if len(recorded["y_pred"]) == len(y_pred) else 0.0
         clean = float((recorded["y_true"] == y_pred).mean())
@@ -47,25 +73,31 @@ def check_same_model(est, row: Row, x, run_dir: Path) -> float:
             raise SavedModelError(f"{row.model_path}: predicts {agreement:.2%} of the run's test images as the run recorded; "
                                   "the file was overwritten by another run (use one --models-dir per run)")
         return clean
-    raise SavedModelError(f"{predictions}: missing; without the run's predictions the saved {row.name} model "
+    raise SavedModelError(f"{predictions or 'predictions'}: missing; without the run's predictions the saved {row.name} model "
                           "cannot be checked to be the one the run measured")
 
 
-def open_run(run_dir, models=None) -> tuple[Path, Results, list[Row]]:
+def open_run(run_dir, models=None, models_dir="models") -> tuple[Path, Results, list[Row]]:
     """A finished run's results path, results and the ok rows of `models` (None: all); SavedModelError
-    naming the folder when it is not a run or lacks a model asked for."""
+    naming the folder when it is not a run or lacks a model asked for, or naming the file when a row's
+    saved model lies outside the run folder and `models_dir`."""
     run_dir = Path(run_dir)
     results_path = run_dir / RESULTS_NAME
     if not run_dir.is_dir():
         raise SavedModelError(f"{run_dir}: no such run directory")
     if not results_path.is_file():
         raise SavedModelError(f"{run_dir}: holds no {RESULTS_NAME}; give the folder a run wrote (its --out)")
-    results = read_results(results_path)
+    try:
+        results = read_results(results_path)
+    except ResultsError as e:
+        raise SavedModelError(str(e)) from None
     rows = [r for r in results.ok_rows() if models is None or r.name in models]
     if models is not None and (missing := sorted(set(models) - {r.name for r in rows})):
         raise SavedModelError(f"{run_dir}: has no measured model {', '.join(missing)}")
     if not rows:
         raise SavedModelError(f"{run_dir}: has no measured models to test (run python benchmark.py first)")
+    for row in rows:
+        model_file(row, run_dir, models_dir)
     return results_path, results, rows
 
 

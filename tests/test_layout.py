@@ -14,6 +14,7 @@ PACKAGE = ROOT / "bench"
 FORBIDDEN = {
     "bench.schema": ["bench."],
     "bench.console": ["bench."],
+    "bench.files": ["bench."],
     "bench.results": ["bench.runner", "bench.estimators", "bench.report", "bench.perfcheck", "bench.cli"],
     "bench.estimators": ["bench.runner", "bench.registry", "bench.results", "bench.report", "bench.perfcheck",
                          "bench.cli"],

@@ -1,7 +1,9 @@
 """`benchmark.py robustness RUN_DIR`: saved models scored on corrupted test images, numbers into the run's rows."""
 
+import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +14,20 @@ from conftest import bench
 
 
 def copy_run(ci_run, dest):
-    """The suite's ci run (results, test images, predictions, figures) in a folder of its own; models stay
-    where they are. The figures come along as in a user's run folder: a rebuilt report redraws only those
-    whose inputs changed."""
+    """The suite's ci run (results, test images, predictions, figures, models) in a folder of its own, its
+    rows' model_path pointing into it, as a run made with --models-dir RUN/models. The figures come along as
+    in a user's run folder: a rebuilt report redraws only those whose inputs changed."""
     out, proc = ci_run
     assert proc.returncode == 0, proc.stdout[-2000:]
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("results.json", "test_set.npz"):
-        shutil.copy(out / name, dest / name)
-    for folder in ("predictions", "figures"):
+    shutil.copy(out / "test_set.npz", dest / "test_set.npz")
+    for folder in ("predictions", "figures", "models"):
         shutil.copytree(out / folder, dest / folder)
+    raw = json.loads((out / "results.json").read_text())
+    for row in raw["models"].values():
+        if row.get("model_path"):
+            row["model_path"] = str(dest / "models" / Path(row["model_path"]).name)
+    (dest / "results.json").write_text(json.dumps(raw))
     return dest
 
 

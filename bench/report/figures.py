@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..files import atomic_write  # noqa: E402
 from ..registry import MODELS  # noqa: E402  (names and order only: no estimator is imported)
 from ..schema import N_CLASSES  # noqa: E402
 from .figure_cache import png_metadata, redrawn_when_changed  # noqa: E402
@@ -31,9 +32,11 @@ def model_color(name: str):
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, bbox_inches="tight", metadata=png_metadata(path))
-    plt.close(fig)
+    metadata = png_metadata(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight", metadata=metadata))
+    finally:
+        plt.close(fig)
     return path
 
 

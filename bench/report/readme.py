@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import atomic_write_bytes
+from ..files import atomic_write_bytes
 from ..schema import Results
 from .columns import comparison_table, wall_time_text
 from .document import markdown_table, md_escape

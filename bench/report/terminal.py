@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..console import esc
 from ..schema import Results, Run
 from .columns import TIED_NOTE, comparison_cells, concurrency_note, ok_rows_by_accuracy, tied_with_best, wall_time_text
 
@@ -12,7 +13,7 @@ def comparison_table(results: Results) -> Table:
     """One row per model, sorted by accuracy, best value per column in bold; failed models listed."""
     run = results.run
     ds = run.dataset
-    title = (f"digit-bench - {ds['name']} ({ds['n_train']:,} train / {ds['n_val']:,} val / {ds['n_test']:,} test), "
+    title = (f"digit-bench - {esc(ds['name'])} ({ds['n_train']:,} train / {ds['n_val']:,} val / {ds['n_test']:,} test), "
              f"profile {run.profile}, seed {run.seed}")
     if run.seeds > 1:
         title += f" (spread over seeds {run.seed} to {run.seed + run.seeds - 1})"
@@ -25,9 +26,9 @@ def comparison_table(results: Results) -> Table:
     for title_ in titles:
         table.add_column(title_, justify="right")
     for r, cells in zip(rows, body):
-        table.add_row(r.name, r.family, *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells))
+        table.add_row(r.name, esc(r.family), *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells))
     for r in results.failed_rows():
-        table.add_row(r.name, r.family, f"[red]FAILED: {(r.error or '')[:80]}[/red]")
+        table.add_row(r.name, esc(r.family), f"[red]FAILED: {esc((r.error or '')[:80])}[/red]")
     return table
 
 

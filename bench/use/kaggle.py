@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data import DataError, load_dataset, read_kaggle_test_csv
 from ..registry import MODELS, PROFILES
-from ..results import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 
 class SubmissionError(ValueError):
@@ -54,7 +54,7 @@ def submission_csv(labels: np.ndarray, n_test: int) -> bytes:
 
 
 def main(argv) -> int:
-    from ..console import fail, make_console
+    from ..console import esc, fail, make_console
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -68,7 +68,7 @@ def main(argv) -> int:
                               train_size=prof.train_size, test_size=prof.test_size)
     except DataError as e:
         return fail(console, str(e))
-    console.print(f"{args.test}: {len(x_submit):,} images to label; {args.train}: training {args.model} on "
+    console.print(f"{esc(args.test)}: {len(x_submit):,} images to label; {esc(args.train)}: training {args.model} on "
                   f"{len(splits.y_train):,} images ({len(splits.y_val):,} validation, {len(splits.y_test):,} held out)")
     est = MODELS[args.model].build(args.profile, args.seed)
     with console.status(f"training {args.model} ({args.profile} profile)"):
@@ -77,7 +77,7 @@ def main(argv) -> int:
     data = submission_csv(est.predict(x_submit), len(x_submit))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.out, data)
-    console.print(f"wrote {args.out}: {len(x_submit):,} rows (ImageId 1..{len(x_submit)}); {args.model} scored "
+    console.print(f"wrote {esc(args.out)}: {len(x_submit):,} rows (ImageId 1..{len(x_submit)}); {args.model} scored "
                   f"{held_out:.4f} on the {len(splits.y_test):,} held-out train.csv images; "
                   f"{time.perf_counter() - start:.0f} s")
     return 0

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..console import esc
+from ..files import atomic_write_bytes
 from .models import ModelsError, load_models, predict_digit
 from .preprocess import DigitImageError, preprocess
 
@@ -74,10 +76,9 @@ def show(out_dir: Path, path: Path, data: bytes, digit28: np.ndarray) -> Path:
         f = side / raw.shape[0]
         shown = cv2.resize(raw, (max(1, round(raw.shape[1] * f)), side), interpolation=cv2.INTER_AREA)
         picture = np.hstack([shown, np.full((side, 8, 3), 128, np.uint8), seen])
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{path.stem}.png"
-    cv2.imwrite(str(target), picture)
-    cv2.imwrite(str(out_dir / f"{path.stem}-28x28.png"), digit28)
+    atomic_write_bytes(target, cv2.imencode(".png", picture)[1].tobytes())
+    atomic_write_bytes(out_dir / f"{path.stem}-28x28.png", cv2.imencode(".png", digit28)[1].tobytes())
     return target
 
 
@@ -96,13 +97,13 @@ def table(results: list[dict], models) -> object:
         t.add_column("top 3")
         for r in results:
             p = r["predictions"][0]
-            t.add_row(r["image"], str(p["digit"]), f"{100 * p['confidence']:.1f}%",
+            t.add_row(esc(r["image"]), str(p["digit"]), f"{100 * p['confidence']:.1f}%",
                       "  ".join(f"{d}: {100 * q:.1f}%" for d, q in p["top"]))
     else:
         for m in models:
             t.add_column(m.name, justify="right")
         for r in results:
-            t.add_row(r["image"], *(_cell(p) for p in r["predictions"]))
+            t.add_row(esc(r["image"]), *(_cell(p) for p in r["predictions"]))
     return t
 
 
@@ -139,5 +140,5 @@ def main(argv) -> int:
     elif good:
         console.print(table(good, models))
         if args.show:
-            console.print(f"what the models saw: {args.show}/<image>.png")
+            console.print(f"what the models saw: {esc(args.show)}/<image>.png")
     return EXIT_BAD_INPUT if failed else 0

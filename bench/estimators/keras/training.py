@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ... import progress
+from ...files import atomic_write
 from .architectures import _keras
 from .augment import random_affine
 
@@ -226,12 +226,27 @@ def callbacks(recipe: Recipe, checkpoint, label):
     else:  # the schedule fixes the epochs and the last one is the one it anneals to: kept as it ends
         found = [_log_learning_rate_callback()]
     if checkpoint and recipe.schedule == "plateau":  # one-cycle keeps its last epoch, saved once trained
-        Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-        found.append(keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True))
+        found.append(_best_epoch_checkpoint(checkpoint))
     bar = progress.keras_callback(label)
     if bar is not None:
         found.append(bar)
     return found
+
+
+def _best_epoch_checkpoint(path):
+    """Keras' ModelCheckpoint(save_best_only=True) on val_loss, with each save written atomically."""
+    keras = _keras()
+
+    class BestEpochCheckpoint(keras.callbacks.Callback):
+        best = float("inf")
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss")
+            if loss is not None and loss < self.best:
+                self.best = loss
+                atomic_write(path, self.model.save)
+
+    return BestEpochCheckpoint()
 
 
 def train(net, recipe: Recipe, X, y, X_val, y_val, seed, checkpoint=None) -> dict:
