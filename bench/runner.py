@@ -23,6 +23,7 @@ from .files import atomic_write_bytes
 from .registry import MODELS, PROFILES
 from .results import (RESULTS_NAME, load_predictions, model_run_path, now, predictions_file, read_results,
                       save_predictions, save_test_set, write_results)
+from .runtime_choice import PILOT_CALLS, fastest_runtime
 from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
 
 
@@ -44,16 +45,20 @@ def check_resumable(results: Results, splits: Splits, profile: str, seed: int, p
         raise RunError(f"{path}: cannot resume, {'; '.join(mismatches)}")
 
 
-def measure(est, splits: Splits, latency_calls: int) -> tuple[dict, np.ndarray]:
-    """Quality on the test split, then batch throughput and single-image latency.
+def measure(est, splits: Splits, latency_calls: int, threads: int | None = None) -> tuple[dict, np.ndarray, dict]:
+    """Quality on the test split, then batch throughput, then single-image latency through the fastest
+    runtime that gives the model's own digit on every test image (bench.runtime_choice).
 
-    Returns (measurements: metrics.quality's keys plus throughput and latency, test probabilities (N, 10)).
+    Returns (measurements: metrics.quality's keys plus throughput and latency, test probabilities (N, 10),
+    the runtime record).
     """
     proba = est.predict_proba(splits.x_test)
     measured = metrics.quality(splits.y_test, proba)
     measured.update(metrics.throughput(est.predict_proba, splits.x_test))
-    measured.update(metrics.latency(est.predict_proba, splits.x_test, calls=latency_calls))
-    return measured, proba
+    runtime = fastest_runtime(est.predict_proba, est.runtime_candidates(threads), splits.x_test, proba.argmax(axis=1),
+                              min(PILOT_CALLS, latency_calls))
+    measured.update(metrics.latency(runtime.predict, splits.x_test, calls=latency_calls))
+    return measured, proba, runtime.record
 
 
 def model_task(job: Job, splits: Splits) -> dict:
@@ -68,7 +73,7 @@ def model_task(job: Job, splits: Splits) -> dict:
     train_seconds = fit_timed(est, splits)
     est.save(model_path)
     reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
-    measured, proba = measure(est, splits, PROFILES[profile].latency_calls)
+    measured, proba, runtime = measure(est, splits, PROFILES[profile].latency_calls, job.threads)
     per_class, confusion_matrix = measured.pop("per_class"), measured.pop("confusion_matrix")
     measured.pop("ece_bins")  # stated in the report's method line
     # `predict` and `serve` show which run a saved model came from and how it scored there
@@ -85,7 +90,7 @@ def model_task(job: Job, splits: Splits) -> dict:
         confusion_matrix=confusion_matrix, history=est.training_history(),
         reliability=calibration.reliability_bins(splits.y_test, proba),
         # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
-        inference=est.inference_check(splits.x_test, proba),
+        inference=est.inference_check(splits.x_test, proba), runtime=runtime,
         model_path=str(model_path), predictions_path=f"predictions/{name}.npz", finished_at=now(),
         settings_source=job.params,
     )

@@ -160,6 +160,9 @@ class Row:
     variants: list | None = None
     # where it was trained and measured: worker address, host, pid, thread counts (bench.jobs.where)
     worker: dict | None = None
+    # the runtime single-image latency was measured through (bench.runtime_choice): latency_runtime,
+    # n_checked and every candidate's agreement with the native digits and pilot median
+    runtime: dict | None = None
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -192,7 +195,7 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
-_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants", "worker"}  # written only when measured, so schema 1 rows write back unchanged
+_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants", "worker", "runtime"}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass

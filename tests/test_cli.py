@@ -44,6 +44,16 @@ def test_ci_profile_runs_all_eight_models(ci_run):
     for name in ("mlp", "lenet5", "cnn", "cnn-aug", "ensemble"):  # TensorFlow Lite predicts as Keras does
         check = results["models"][name]["inference"]
         assert check["inference"] == "tflite" and check["same_predictions_as_keras"] == 1.0, (name, check)
+    # single-image latency through the fastest runtime that agrees with the model on every test image: the
+    # classical models had ONNX Runtime tried (the forest's export agrees exactly), the networks use LiteRT
+    for name, row in results["models"].items():
+        record = row["runtime"]
+        chosen = next(c for c in record["candidates"] if c["runtime"] == record["latency_runtime"])
+        assert chosen["same_predictions"] == 1.0 and record["n_checked"] == row["n_test"], (name, record)
+        tried = [c["runtime"] for c in record["candidates"]]
+        assert tried == (["native"] if row["family"] == "deep" else ["native", "onnxruntime"]), (name, tried)
+    forest = results["models"]["random-forest"]["runtime"]["candidates"][1]
+    assert forest["same_predictions"] == 1.0 and forest["pilot_p50_ms"] > 0
     # the terminal table is read back from the file and lists every model
     for name in MODELS:
         assert name in proc.stdout

@@ -133,6 +133,11 @@ class KerasClassifier(DigitClassifier):
         return OnnxExport(keras_graph(self.model_), lambda X: X[..., None], lambda outputs: outputs[0],
                           "the whole network in ONNX")
 
+    def runtime_candidates(self, threads=None) -> dict:
+        """None: with inference='tflite' the network already predicts through LiteRT, which answered single
+        images faster than ONNX Runtime for every network of the full run (`benchmark.py optimise`)."""
+        return {}
+
     def variants(self, data, kinds, threads=None):
         """LiteRT float32 and quantised files, ONNX int8, pruned copies (see keras/variants.py)."""
         from .variants import keras_variants

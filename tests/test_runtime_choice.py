@@ -1,0 +1,53 @@
+"""The runtime a model's single-image latency is measured through: the fastest that agrees with it."""
+
+import time
+
+import numpy as np
+
+from bench.runtime_choice import fastest_runtime
+
+X = np.zeros((50, 28, 28), np.float32)
+DIGITS = np.arange(50) % 10
+
+
+def answers(digits, delay=0.0):
+    """A predict function giving one-hot probabilities of `digits` (cycled over the calls' images)."""
+    state = {"i": 0}
+
+    def predict(x):
+        if delay:
+            time.sleep(delay)
+        out = np.eye(10)[digits[np.arange(state["i"], state["i"] + len(x)) % len(digits)]]
+        state["i"] = (state["i"] + len(x)) % len(digits)
+        return out
+
+    return predict
+
+
+def test_a_faster_runtime_that_agrees_everywhere_is_chosen():
+    runtime = fastest_runtime(answers(DIGITS, delay=0.004), {"onnxruntime": lambda: answers(DIGITS)}, X, DIGITS,
+                              pilot_calls=10)
+    assert runtime.name == "onnxruntime" and runtime.record["latency_runtime"] == "onnxruntime"
+    native, onnx = runtime.record["candidates"]
+    assert native["pilot_p50_ms"] > onnx["pilot_p50_ms"] and onnx["same_predictions"] == 1.0
+    assert runtime.record["n_checked"] == 50
+
+
+def test_a_runtime_that_disagrees_on_one_image_is_left_out_however_fast():
+    wrong = DIGITS.copy()
+    wrong[7] = (wrong[7] + 1) % 10
+    runtime = fastest_runtime(answers(DIGITS, delay=0.004), {"onnxruntime": lambda: answers(wrong)}, X, DIGITS,
+                              pilot_calls=10)
+    assert runtime.name == "native"
+    onnx = runtime.record["candidates"][1]
+    assert onnx["same_predictions"] == 0.98 and "pilot_p50_ms" not in onnx
+
+
+def test_a_runtime_that_cannot_be_made_is_recorded_and_the_native_path_kept():
+    def no_export():
+        raise NotImplementedError("KNN has no ONNX export")
+
+    runtime = fastest_runtime(answers(DIGITS), {"onnxruntime": no_export}, X, DIGITS, pilot_calls=10)
+    assert runtime.name == "native"
+    assert runtime.record["candidates"][1] == {"runtime": "onnxruntime",
+                                               "error": "NotImplementedError: KNN has no ONNX export"}
