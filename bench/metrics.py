@@ -113,3 +113,30 @@ def reference_workload(repeats=7, size=384, inner=10) -> dict:
                 a @ b
             times.append((time.perf_counter() - start) * 1000)
     return {"reference_ms": float(np.median(times)), "reference_ms_repeats": [float(t) for t in times]}
+
+
+TRAINING_PHASES = ("epochs", "validation", "batch_norm", "checkpoint", "input_pipeline_alone")
+
+
+def time_breakdown(train_seconds: float, histories: list[dict] | None, forward_flops: int | None,
+                   phases: dict) -> dict:
+    """Where a model's time went: its training split into the networks' phases (summed over an ensemble's
+    members; see training.training_seconds), and the runner's phases after it (save, predict_test,
+    throughput, runtime_choice, latency, inference_check, in seconds). For networks also the optimiser's
+    throughput: training images per second of its epochs, and GFLOP/s at 3x the forward FLOPs per image
+    (forward pass plus the two gradient products)."""
+    out = {"train": train_seconds, **{k: float(v) for k, v in phases.items()}}
+    timed = [h["seconds"] for h in histories or [] if "seconds" in h]
+    if not timed:
+        return out
+    for key in TRAINING_PHASES:
+        out[key] = float(sum(t[key] for t in timed))
+    images = sum(t["images"] for t in timed)
+    out["training_images"] = int(images)
+    if out["epochs"] > 0:
+        out["training_img_s"] = images / out["epochs"]
+        if forward_flops:
+            per_network = forward_flops / len(timed)  # an ensemble's FLOPs are its members' together
+            out["training_gflop_s"] = 3 * per_network * images / out["epochs"] / 1e9
+    return out
+

@@ -24,6 +24,7 @@ from .registry import MODELS, PROFILES
 from .results import (RESULTS_NAME, load_predictions, model_run_path, now, predictions_file, read_results,
                       save_predictions, save_test_set, write_results)
 from .runtime_choice import PILOT_CALLS, fastest_runtime
+from .timing import PhaseClock
 from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
 
 
@@ -45,19 +46,26 @@ def check_resumable(results: Results, splits: Splits, profile: str, seed: int, p
         raise RunError(f"{path}: cannot resume, {'; '.join(mismatches)}")
 
 
-def measure(est, splits: Splits, latency_calls: int, threads: int | None = None) -> tuple[dict, np.ndarray, dict]:
+def measure(est, splits: Splits, latency_calls: int, threads: int | None = None,
+            clock: PhaseClock | None = None) -> tuple[dict, np.ndarray, dict]:
     """Quality on the test split, then batch throughput, then single-image latency through the fastest
-    runtime that gives the model's own digit on every test image (bench.runtime_choice).
+    runtime that gives the model's own digit on every test image (bench.runtime_choice). clock: where
+    the seconds of each step are added (predict_test includes a network's conversion to LiteRT).
 
     Returns (measurements: metrics.quality's keys plus throughput and latency, test probabilities (N, 10),
     the runtime record).
     """
-    proba = est.predict_proba(splits.x_test)
+    clock = clock or PhaseClock()
+    with clock("predict_test"):
+        proba = est.predict_proba(splits.x_test)
     measured = metrics.quality(splits.y_test, proba)
-    measured.update(metrics.throughput(est.predict_proba, splits.x_test))
-    runtime = fastest_runtime(est.predict_proba, est.runtime_candidates(threads), splits.x_test, proba.argmax(axis=1),
-                              min(PILOT_CALLS, latency_calls))
-    measured.update(metrics.latency(runtime.predict, splits.x_test, calls=latency_calls))
+    with clock("throughput"):
+        measured.update(metrics.throughput(est.predict_proba, splits.x_test))
+    with clock("runtime_choice"):
+        runtime = fastest_runtime(est.predict_proba, est.runtime_candidates(threads), splits.x_test,
+                                  proba.argmax(axis=1), min(PILOT_CALLS, latency_calls))
+    with clock("latency"):
+        measured.update(metrics.latency(runtime.predict, splits.x_test, calls=latency_calls))
     return measured, proba, runtime.record
 
 
@@ -71,9 +79,13 @@ def model_task(job: Job, splits: Splits) -> dict:
     model_path = models_dir / f"{name}{est.file_suffix}"
     est.set_artifact_path(model_path)
     train_seconds = fit_timed(est, splits)
-    est.save(model_path)
+    clock = PhaseClock()
+    with clock("save"):
+        est.save(model_path)
     reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
-    measured, proba, runtime = measure(est, splits, PROFILES[profile].latency_calls, job.threads)
+    measured, proba, runtime = measure(est, splits, PROFILES[profile].latency_calls, job.threads, clock)
+    with clock("inference_check"):
+        inference = est.inference_check(splits.x_test, proba)
     per_class, confusion_matrix = measured.pop("per_class"), measured.pop("confusion_matrix")
     measured.pop("ece_bins")  # stated in the report's method line
     # `predict` and `serve` show which run a saved model came from and how it scored there
@@ -90,7 +102,9 @@ def model_task(job: Job, splits: Splits) -> dict:
         confusion_matrix=confusion_matrix, history=est.training_history(),
         reliability=calibration.reliability_bins(splits.y_test, proba),
         # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
-        inference=est.inference_check(splits.x_test, proba), runtime=runtime,
+        inference=inference, runtime=runtime,
+        time_breakdown=metrics.time_breakdown(train_seconds, est.training_history(), est.forward_flops(),
+                                              clock.seconds),
         model_path=str(model_path), predictions_path=f"predictions/{name}.npz", finished_at=now(),
         settings_source=job.params,
     )

@@ -163,6 +163,8 @@ class Row:
     # the runtime single-image latency was measured through (bench.runtime_choice): latency_runtime,
     # n_checked and every candidate's agreement with the native digits and pilot median
     runtime: dict | None = None
+    # where the time went, in seconds (bench.metrics.time_breakdown): training phases, saving, measuring
+    time_breakdown: dict | None = None
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
@@ -195,7 +197,7 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
-_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants", "worker", "runtime"}  # written only when measured, so schema 1 rows write back unchanged
+_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants", "worker", "runtime", "time_breakdown"}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass

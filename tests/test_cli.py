@@ -52,6 +52,16 @@ def test_ci_profile_runs_all_eight_models(ci_run):
         assert chosen["same_predictions"] == 1.0 and record["n_checked"] == row["n_test"], (name, record)
         tried = [c["runtime"] for c in record["candidates"]]
         assert tried == (["native"] if row["family"] == "deep" else ["native", "onnxruntime"]), (name, tried)
+    # every row says where its time went; a network's phases add up to its training time
+    for name, row in results["models"].items():
+        t = row["time_breakdown"]
+        assert all(t[k] >= 0 for k in ("save", "predict_test", "throughput", "runtime_choice", "latency")), name
+        if row["family"] == "deep":
+            phases = t["epochs"] + t["validation"] + t["checkpoint"] + t["batch_norm"]
+            assert 0 < t["epochs"] <= phases <= t["train"] and t["training_gflop_s"] > 0, (name, t)
+            members = 3 if name == "ensemble" else 1
+            assert t["training_images"] == members * row["n_train"] * len(row["history"][0]["loss"]), (name, t)
+    assert "train GFLOP/s" in (out / "report.md").read_text()
     forest = results["models"]["random-forest"]["runtime"]["candidates"][1]
     assert forest["same_predictions"] == 1.0 and forest["pilot_p50_ms"] > 0
     # the terminal table is read back from the file and lists every model

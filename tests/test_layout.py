@@ -15,6 +15,7 @@ FORBIDDEN = {
     "bench.schema": ["bench."],
     "bench.console": ["bench."],
     "bench.files": ["bench."],
+    "bench.timing": ["bench."],
     # which runtime times single images: predictions in, a choice out; it knows no model or command
     "bench.runtime_choice": ["bench.runner", "bench.registry", "bench.estimators", "bench.results", "bench.report",
                              "bench.perfcheck", "bench.cli"],

@@ -82,3 +82,15 @@ def test_throughput_covers_whole_set_in_batches():
     out = metrics.throughput(f, np.zeros((2500, 28, 28)), batch_size=1000)
     assert f.rows == 1000 + 2500  # one warm-up batch, then every image once
     assert out["throughput_img_s"] > 0 and out["throughput_batch_size"] == 1000
+
+
+def test_time_breakdown_sums_an_ensembles_members_and_rates_its_epochs():
+    from bench.metrics import time_breakdown
+
+    member = {"seconds": {"fit": 10.0, "epochs": 8.0, "validation": 1.0, "batch_norm": 0.5, "checkpoint": 0.5,
+                          "input_pipeline_alone": 0.2, "images": 1000}}
+    t = time_breakdown(31.0, [member, member], forward_flops=2 * 1_000_000, phases={"save": 0.1})
+    assert t["train"] == 31.0 and t["save"] == 0.1 and t["epochs"] == 16.0 and t["training_images"] == 2000
+    assert t["training_img_s"] == 2000 / 16.0
+    assert t["training_gflop_s"] == 3 * 1_000_000 * 2000 / 16.0 / 1e9  # FLOPs per member, not per ensemble
+    assert time_breakdown(2.0, None, None, {"save": 0.1}) == {"train": 2.0, "save": 0.1}  # a classical model

@@ -157,6 +157,10 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """Learned parameter count where the model has one (Keras); None otherwise."""
         return None
 
+    def forward_flops(self) -> int | None:
+        """FLOPs of one image through the fitted model where counted (Keras networks); None otherwise."""
+        return None
+
     # ---- hooks the runner calls on every model (so it never sniffs for a model's features) ----
     def set_artifact_path(self, path) -> None:
         """Where the runner will `save` this model once fitted. A model that writes files while it

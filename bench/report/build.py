@@ -21,6 +21,7 @@ from .columns import (TIED_NOTE, comparison_table, concurrency_note, execution_t
                       seed_spread, wall_time_text)
 from .document import (BulletList, Cell, Document, Heading, Note, Paragraph, Table, figure_block, to_html,
                        to_markdown)
+from .timing import time_section
 
 N_SAMPLE_PREDICTIONS = 12
 
@@ -62,7 +63,7 @@ def run_section(results: Results) -> list:
         ["total wall time", f"{wall_time_text(run)} over {len(run.sessions)} session(s)"],
         ["jobs ran", execution_text(run)],
     ], right_align_from=2))
-    return blocks
+    return blocks + time_section(results)
 
 
 def dataset_section(results: Results, arrays: dict, fig_dir: Path) -> list:

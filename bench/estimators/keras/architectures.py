@@ -105,3 +105,27 @@ def average(members, name):
     keras = _keras()
     inputs = keras.Input(INPUT_SHAPE)
     return keras.Model(inputs, keras.layers.Average()([m(inputs) for m in members]), name=name)
+
+
+def forward_flops(net) -> int:
+    """Multiply-adds x 2 of one image through `net`'s convolutions and dense layers (what dominates its
+    arithmetic; activations, pooling and batch norm are left out). Training costs about three times this
+    per image: the forward pass, and the gradients with respect to inputs and to weights."""
+    keras = _keras()
+    total = 0
+    for layer in _leaf_layers(net):
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw = layer.kernel_size
+            _, h, w, c_out = layer.output.shape
+            total += 2 * kh * kw * layer.input.shape[-1] * c_out * h * w
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def _leaf_layers(net):
+    for layer in net.layers:
+        if hasattr(layer, "layers") and layer.layers:  # an ensemble's member networks
+            yield from _leaf_layers(layer)
+        else:
+            yield layer

@@ -126,6 +126,9 @@ class KerasClassifier(DigitClassifier):
     def n_params(self):
         return int(self.model_.count_params())
 
+    def forward_flops(self) -> int:
+        return architectures.forward_flops(self.model_)
+
     def onnx_export(self):
         """The whole network in ONNX (Keras 3's exporter); numpy only adds the channel axis."""
         from ..onnx import OnnxExport, keras_graph

@@ -18,6 +18,7 @@ every epoch's end the statistics are recomputed exactly over training images (`P
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from ... import progress
 from ...files import atomic_write
+from ...timing import PhaseClock
 from .architectures import _keras
 from .augment import random_affine
 
@@ -171,7 +173,38 @@ def recalibrate_batch_norm(net, X) -> None:
         PopulationStatistics(net).recalibrate(X[:STATISTICS_IMAGES])
 
 
-def _validate_with_population_statistics_callback(X, X_val, y_val):
+def _validation_clock_callback(clock: PhaseClock):
+    """Times Keras' own validation inside fit (networks without batch norm)."""
+    keras = _keras()
+
+    class ValidationClock(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self.start = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            clock.seconds["validation"] = clock.seconds.get("validation", 0.0) + time.perf_counter() - self.start
+
+    return ValidationClock()
+
+
+def input_pipeline_seconds(batches, steps: int, epochs: int, sample_batches: int = 20) -> float:
+    """The input pipeline's time for `epochs` epochs of `steps` batches, run alone (no model): the time to
+    the first batch (the shuffle buffer filled) and `sample_batches` more, extrapolated. In training it
+    runs on tf.data's threads beside the optimiser, so it overlaps the epochs' time rather than adding to it."""
+    iterator = iter(batches)
+    start = time.perf_counter()
+    next(iterator)
+    first = time.perf_counter() - start
+    n = 0
+    start = time.perf_counter()
+    for _ in range(min(sample_batches, steps - 1)):
+        next(iterator)
+        n += 1
+    per_batch = (time.perf_counter() - start) / n if n else 0.0
+    return epochs * (first + per_batch * (steps - 1))
+
+
+def _validate_with_population_statistics_callback(X, X_val, y_val, clock: PhaseClock):
     keras = _keras()
 
     class ValidateWithPopulationStatistics(keras.callbacks.Callback):
@@ -186,8 +219,10 @@ def _validate_with_population_statistics_callback(X, X_val, y_val):
             self.statistics = PopulationStatistics(model)
 
         def on_epoch_end(self, epoch, logs=None):
-            self.statistics.recalibrate(X[:EPOCH_STATISTICS_IMAGES])
-            scores = self.model.evaluate(X_val[..., None], y_val, batch_size=1000, verbose=0, return_dict=True)
+            with clock("batch_norm"):
+                self.statistics.recalibrate(X[:EPOCH_STATISTICS_IMAGES])
+            with clock("validation"):
+                scores = self.model.evaluate(X_val[..., None], y_val, batch_size=1000, verbose=0, return_dict=True)
             if logs is not None:
                 logs.update({f"val_{k}": float(v) for k, v in scores.items()})
 
@@ -211,7 +246,7 @@ def dataset(recipe: Recipe, X, y, seed, steps):
     return train.prefetch(tf.data.AUTOTUNE)
 
 
-def callbacks(recipe: Recipe, checkpoint, label):
+def callbacks(recipe: Recipe, checkpoint, label, clock: PhaseClock | None = None):
     """The schedule's callbacks, the best-epoch checkpoint (plateau) and the progress bar if one is shown."""
     keras = _keras()
     if recipe.schedule == "plateau":
@@ -226,14 +261,14 @@ def callbacks(recipe: Recipe, checkpoint, label):
     else:  # the schedule fixes the epochs and the last one is the one it anneals to: kept as it ends
         found = [_log_learning_rate_callback()]
     if checkpoint and recipe.schedule == "plateau":  # one-cycle keeps its last epoch, saved once trained
-        found.append(_best_epoch_checkpoint(checkpoint))
+        found.append(_best_epoch_checkpoint(checkpoint, clock or PhaseClock()))
     bar = progress.keras_callback(label)
     if bar is not None:
         found.append(bar)
     return found
 
 
-def _best_epoch_checkpoint(path):
+def _best_epoch_checkpoint(path, clock: PhaseClock):
     """Keras' ModelCheckpoint(save_best_only=True) on val_loss, with each save written atomically."""
     keras = _keras()
 
@@ -244,9 +279,21 @@ def _best_epoch_checkpoint(path):
             loss = (logs or {}).get("val_loss")
             if loss is not None and loss < self.best:
                 self.best = loss
-                atomic_write(path, self.model.save)
+                with clock("checkpoint"):
+                    atomic_write(path, self.model.save)
 
     return BestEpochCheckpoint()
+
+
+def training_seconds(phases: dict, input_pipeline: float, images: int) -> dict:
+    """Where a network's training time went. fit: the whole of Keras' fit; epochs: its optimiser steps (fit
+    less the validation, batch-norm statistics and checkpoints run at each epoch's end); batch_norm: those
+    statistics at each epoch's end and once more for the kept network; input_pipeline_alone: see
+    `input_pipeline_seconds` (overlaps the epochs); images: training images the optimiser saw."""
+    in_fit = sum(phases.get(k, 0.0) for k in ("validation", "batch_norm", "checkpoint"))
+    return {"fit": phases["fit"], "epochs": phases["fit"] - in_fit, "validation": phases.get("validation", 0.0),
+            "batch_norm": phases.get("batch_norm", 0.0) + phases.get("batch_norm_kept", 0.0),
+            "checkpoint": phases.get("checkpoint", 0.0), "input_pipeline_alone": input_pipeline, "images": images}
 
 
 def train(net, recipe: Recipe, X, y, X_val, y_val, seed, checkpoint=None) -> dict:
@@ -259,15 +306,24 @@ def train(net, recipe: Recipe, X, y, X_val, y_val, seed, checkpoint=None) -> dic
         metrics=["accuracy"],
     )
     batches = dataset(recipe, X, y, seed, steps)
-    found = callbacks(recipe, checkpoint, net.name)
+    clock = PhaseClock()
+    found = callbacks(recipe, checkpoint, net.name, clock)
     validation = (X_val[..., None], y_val)
     if batch_norm_layers(net):  # validated by the callback, after its statistics are recomputed
-        found, validation = [_validate_with_population_statistics_callback(X, X_val, y_val), *found], None
-    fitted = net.fit(batches, validation_data=validation, epochs=recipe.epochs,
-                     steps_per_epoch=steps if recipe.augment else None, callbacks=found,
-                     verbose=0, shuffle=False)  # tf.data already shuffles
-    recalibrate_batch_norm(net, X)  # the kept network's statistics, over more images than each epoch's
+        found, validation = [_validate_with_population_statistics_callback(X, X_val, y_val, clock), *found], None
+    else:
+        found = [_validation_clock_callback(clock), *found]
+    with clock("fit"):
+        fitted = net.fit(batches, validation_data=validation, epochs=recipe.epochs,
+                         steps_per_epoch=steps if recipe.augment else None, callbacks=found,
+                         verbose=0, shuffle=False)  # tf.data already shuffles
+    with clock("batch_norm_kept"):
+        recalibrate_batch_norm(net, X)  # the kept network's statistics, over more images than each epoch's
     history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
+    epochs_run = len(history["loss"])
+    # a second pipeline, timed alone after training: the seeded one above is not iterated twice
+    pipeline = input_pipeline_seconds(dataset(recipe, X, y, seed, steps), steps, epochs_run)
+    history["seconds"] = training_seconds(clock.seconds, pipeline, int(len(X)) * epochs_run)
     history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
     # plateau restores the best epoch's weights; one-cycle keeps the epoch it annealed to
     history["kept_epoch"] = history["best_epoch"] if recipe.schedule == "plateau" else len(history["val_loss"])
