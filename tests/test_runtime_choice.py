@@ -51,3 +51,19 @@ def test_a_runtime_that_cannot_be_made_is_recorded_and_the_native_path_kept():
     assert runtime.name == "native"
     assert runtime.record["candidates"][1] == {"runtime": "onnxruntime",
                                                "error": "NotImplementedError: KNN has no ONNX export"}
+
+
+def test_a_parallel_pipeline_is_offered_on_one_thread_and_keeps_its_setting():
+    from bench.registry import MODELS
+
+    rng = np.random.default_rng(0)
+    forest = MODELS["random-forest"].build("ci", 0, threads=2)
+    forest.fit(rng.integers(0, 255, (100, 28, 28)), np.tile(np.arange(10), 10))
+    candidates = forest.runtime_candidates(threads=1)
+    assert list(candidates) == ["onnxruntime", "one-thread"]
+    one_thread = candidates["one-thread"]()
+    np.testing.assert_array_equal(one_thread(X), forest.predict_proba(X))
+    assert forest.pipeline_[-1].n_jobs == 2  # set back after the call
+    single = MODELS["random-forest"].build("ci", 0, threads=1)
+    single.fit(rng.integers(0, 255, (100, 28, 28)), np.tile(np.arange(10), 10))
+    assert list(single.runtime_candidates()) == ["onnxruntime"]  # already on one thread: nothing to offer

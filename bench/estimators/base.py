@@ -192,8 +192,34 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def runtime_candidates(self, threads: int | None = None) -> dict:
         """Runtimes besides `predict_proba` this fitted model can predict through, for the run to time single
         images with the fastest that agrees with it: name -> a function making a predict (N, 28, 28) -> (N, 10).
-        ONNX Runtime here (a model without an export raises, and keeps its own path)."""
-        return {"onnxruntime": lambda: self.onnx_predictor(threads)}
+        ONNX Runtime here (a model without an export raises, and keeps its own path), and, for a pipeline
+        whose steps run on several joblib workers, the same pipeline on one (a forest started threads for
+        every single image)."""
+        candidates = {"onnxruntime": lambda: self.onnx_predictor(threads)}
+        if self._parallel_steps():
+            candidates["one-thread"] = self._one_thread_predictor
+        return candidates
+
+    def _parallel_steps(self) -> list:
+        pipeline = getattr(self, "pipeline_", None)
+        return [step for _, step in getattr(pipeline, "steps", [])
+                if step.get_params(deep=False).get("n_jobs") not in (None, 1)]
+
+    def _one_thread_predictor(self):
+        """predict_proba with every step's n_jobs at 1 for the call (set back after it)."""
+        steps = self._parallel_steps()
+
+        def predict(X):
+            saved = [step.n_jobs for step in steps]
+            for step in steps:
+                step.n_jobs = 1
+            try:
+                return self.predict_proba(X)
+            finally:
+                for step, n in zip(steps, saved):
+                    step.n_jobs = n
+
+        return predict
 
     # ---- variants: quantised, pruned, smaller (`benchmark.py optimise`) ----
     def variants(self, data, kinds, threads: int | None = None):
