@@ -39,6 +39,13 @@ from .threads import available_cores
 POLL_SECONDS = 1.0  # how often run_jobs looks for jobs past their time limit (at most)
 RESTART_SECONDS = 120  # how long a Dask worker restarted for a job past its limit may take to come back
 STARTED_TOPIC = "digit-bench-job-started"  # the Dask event a job sends as it starts: {"key", "worker"}
+# A LocalCluster's workers start without the MALLOC_TRIM_THRESHOLD_=65536 Dask's nannies set by default (None
+# removes it; they inherit this process's value, if any). Any value there, however large, switches off glibc's
+# dynamic mmap threshold, leaving it at 128 KiB: TensorFlow's buffers of 128 KiB to 1 MiB are then mapped,
+# page-faulted in and unmapped at every training step (lenet5 in the ci profile, on an AVX512-BF16 machine: 2.6x
+# the page faults and 1.2x the training time). Workers of an external cluster need the same setting where
+# `dask worker` starts (docs/scale-out.md).
+LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 class ExecutorError(ValueError):
@@ -199,9 +206,13 @@ class DaskCluster(_Executor):
         self._started: dict[str, tuple[float, str]] = {}  # task key -> (when the client heard it start, worker)
         logging.getLogger("distributed").setLevel(logging.ERROR)  # worker restarts are reported by run_jobs
         if address.startswith("local:"):
-            # silence_logs: a job that raised is reported once, by run_jobs, not also as a worker's log traceback
-            self._cluster = LocalCluster(n_workers=_local_workers(address), threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=logging.CRITICAL)
+            import dask
+
+            # silence_logs: a job that raised is reported once, by run_jobs, not also as a worker's log traceback.
+            # Each nanny reads its workers' pre-spawn environment here, once; a restarted worker gets the same.
+            with dask.config.set(LOCAL_WORKER_CONFIG):
+                self._cluster = LocalCluster(n_workers=_local_workers(address), threads_per_worker=1,
+                                             processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = Client(self._cluster)
         else:
             if "://" not in address:

@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = ["knn", "random-forest", "mlp"]
 # hog-svm with a C the SVM refuses: it raises in fit, on every attempt, wherever it runs
 BROKEN = {"hog-svm": {"settings": {"C": -1.0}, "source": "test"}}
+# read when pytest imports this module, before any LocalCluster of the session starts
+MALLOC_TRIM_AT_START = os.environ.get("MALLOC_TRIM_THRESHOLD_")
 QUALITY = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count", "ece", "brier")
 
 
@@ -114,6 +116,15 @@ def test_rows_record_the_worker_and_the_run_says_it_was_concurrent(sequential, o
 
     assert "ran concurrently (2 at a time" in concurrency_note(cluster.run)
     assert concurrency_note(sequential.run) is None
+
+
+def test_local_cluster_workers_keep_glibcs_own_malloc_thresholds(local_cluster):
+    """A LocalCluster's workers have this process's MALLOC_TRIM_THRESHOLD_ (normally none), not the 65536 Dask's
+    nanny sets by default: any value there fixes glibc's mmap threshold at 128 KiB, so TensorFlow's buffers of
+    128 KiB-1 MiB are mapped and unmapped at every training step. Nor is the nanny's value left in this process."""
+    seen = local_cluster.client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert set(seen.values()) == {MALLOC_TRIM_AT_START}
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == MALLOC_TRIM_AT_START
 
 
 def test_a_job_that_raises_is_retried_then_recorded_as_failed(on_cluster):
