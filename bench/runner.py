@@ -112,7 +112,9 @@ def model_task(job: Job, splits: Splits) -> dict:
 
 
 def fit_timed(est, splits: Splits) -> float:
-    """Fit on the training split (validation split for early stopping/calibration); returns seconds."""
+    """Fit on the training split (validation split for early stopping/calibration); returns seconds, not counting
+    the import of the model's libraries (a pool's or Dask worker's first job would pay it, an in-process one not)."""
+    est.import_libraries()
     start = time.perf_counter()
     est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
     return time.perf_counter() - start

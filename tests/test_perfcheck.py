@@ -65,6 +65,10 @@ def row(name: str, measured: dict, reference_repeats=None) -> dict:
                         "count": [0] * 14 + [1000], "accuracy": [None] * 14 + [0.958],
                         "confidence": [None] * 14 + [0.97]},
         "worker": {"worker": "vm:1234", "host": "vm", "pid": 1234, "threads": None, "thread_counts": {}},
+        "runtime": {"latency_runtime": "native", "n_checked": 1000,
+                    "candidates": [{"runtime": "native", "same_predictions": 1.0, "pilot_p50_ms": m["latency_ms_p50"]}]},
+        "time_breakdown": {"train": m["train_seconds"], "save": 0.1, "predict_test": 0.1, "throughput": 0.1,
+                           "runtime_choice": 0.1, "latency": 0.5},
         "finished_at": "2026-11-25T04:07:07+00:00",
     }
 

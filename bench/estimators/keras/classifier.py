@@ -123,6 +123,9 @@ class KerasClassifier(DigitClassifier):
             self._lite = LiteRunner(self.model_, self.n_jobs)
         return self._lite
 
+    def import_libraries(self) -> None:
+        _keras()
+
     def n_params(self):
         return int(self.model_.count_params())
 
