@@ -18,14 +18,14 @@ from . import calibration, environment, metrics, progress, significance, threads
 from .console import esc
 from .data import Splits, load_dataset
 from .executors import InProcess, run_jobs
-from .jobs import DataSpec, Job, share_loaded
 from .files import atomic_write_bytes
+from .jobs import DataSpec, Job, share_loaded
 from .registry import MODELS, PROFILES
 from .results import (RESULTS_NAME, load_predictions, model_run_path, now, predictions_file, read_results,
                       save_predictions, save_test_set, write_results)
 from .runtime_choice import PILOT_CALLS, fastest_runtime
-from .timing import PhaseClock
 from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
+from .timing import PhaseClock
 
 
 class RunError(ValueError):
@@ -86,6 +86,7 @@ def model_task(job: Job, splits: Splits) -> dict:
     measured, proba, runtime = measure(est, splits, PROFILES[profile].latency_calls, job.threads, clock)
     with clock("inference_check"):
         inference = est.inference_check(splits.x_test, proba)
+    history = est.training_history()
     per_class, confusion_matrix = measured.pop("per_class"), measured.pop("confusion_matrix")
     measured.pop("ece_bins")  # stated in the report's method line
     # `predict` and `serve` show which run a saved model came from and how it scored there
@@ -99,11 +100,11 @@ def model_task(job: Job, splits: Splits) -> dict:
         metrics={"train_seconds": train_seconds, **measured, "params": est.n_params(),
                  "size_bytes": _size_on_disk(model_path), "reference_ms": reference["reference_ms"]},
         reference_ms_repeats=reference["reference_ms_repeats"], per_class=per_class,
-        confusion_matrix=confusion_matrix, history=est.training_history(),
+        confusion_matrix=confusion_matrix, history=history,
         reliability=calibration.reliability_bins(splits.y_test, proba),
         # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
         inference=inference, runtime=runtime,
-        time_breakdown=metrics.time_breakdown(train_seconds, est.training_history(), est.forward_flops(),
+        time_breakdown=metrics.time_breakdown(train_seconds, history, est.forward_flops(),
                                               clock.seconds),
         model_path=str(model_path), predictions_path=f"predictions/{name}.npz", finished_at=now(),
         settings_source=job.params,

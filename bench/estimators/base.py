@@ -199,18 +199,19 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         whose steps run on several joblib workers, the same pipeline on one (a forest started threads for
         every single image)."""
         candidates = {"onnxruntime": lambda: self.onnx_predictor(threads)}
-        if self._parallel_steps():
+        if self.parallel_steps():
             candidates["one-thread"] = self._one_thread_predictor
         return candidates
 
-    def _parallel_steps(self) -> list:
+    def parallel_steps(self) -> list:
+        """The fitted pipeline's steps set to run on more than one joblib worker (none for a network)."""
         pipeline = getattr(self, "pipeline_", None)
         return [step for _, step in getattr(pipeline, "steps", [])
                 if step.get_params(deep=False).get("n_jobs") not in (None, 1)]
 
     def _one_thread_predictor(self):
         """predict_proba with every step's n_jobs at 1 for the call (set back after it)."""
-        steps = self._parallel_steps()
+        steps = self.parallel_steps()
 
         def predict(X):
             saved = [step.n_jobs for step in steps]

@@ -91,10 +91,8 @@ def _load(name: str, path: Path) -> SavedModel:
 def _one_thread(estimator) -> None:
     """Predict one image on the calling thread: joblib's worker threads cost more than they save on one
     image (random forest: tens of ms), and the web server predicts one image per model at a time."""
-    pipeline = getattr(estimator, "pipeline_", None)
-    for _, step in getattr(pipeline, "steps", []):
-        if "n_jobs" in step.get_params(deep=False):
-            step.n_jobs = 1
+    for step in estimator.parallel_steps():
+        step.n_jobs = 1
 
 
 def predict_digit(model: SavedModel, image: np.ndarray) -> dict:
