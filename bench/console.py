@@ -40,8 +40,17 @@ def make_console():
 
 
 def command_line(*words: str) -> str:
-    """The command as a results file records it: `python benchmark.py WORDS`, each word shell-quoted."""
-    return "python benchmark.py " + shlex.join(words)
+    """The command as a results file records it: `python benchmark.py WORDS`, each word shell-quoted, an
+    absolute path (`/data/x`, `--out=/data/x`) written relative to the working directory, so that what a
+    report shows does not name folders of the machine that made it."""
+    return "python benchmark.py " + shlex.join(map(_relative, words))
+
+
+def _relative(word: str) -> str:
+    option, eq, value = word.partition("=") if word.startswith("--") else ("", "", word)
+    if not os.path.isabs(value):
+        return word
+    return f"{option}{eq}{os.path.relpath(value)}"
 
 
 def esc(value) -> str:

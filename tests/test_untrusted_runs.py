@@ -243,3 +243,12 @@ def test_predict_prints_a_file_name_with_brackets(tmp_path):
     assert f"error: {image}: not an image" in proc.stdout
     assert f"error: {tmp_path / 'scans['}/[bold]missing.png: no such file" in proc.stdout
     assert "MarkupError" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_recorded_command_names_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from bench.console import command_line
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path.parent / "shared" / "mnist.npz"
+    assert command_line("--data", str(data), f"--out={tmp_path / 'run'}", "--seed", "1") == \
+        "python benchmark.py --data ../shared/mnist.npz --out=run --seed 1"
