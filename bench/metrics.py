@@ -124,9 +124,15 @@ def time_breakdown(train_seconds: float, histories: list[dict] | None, forward_f
     members; see training.training_seconds), and the runner's phases after it (save, predict_test,
     throughput, runtime_choice, latency, inference_check, in seconds). For networks also the optimiser's
     throughput: training images per second of its epochs, and GFLOP/s at 3x the forward FLOPs per image
-    (forward pass plus the two gradient products)."""
+    (forward pass plus the two gradient products). Networks reused from another model of the run are left
+    out of the phases and counted in reused_networks and reused_fit_seconds (their own training's fit)."""
     out = {"train": train_seconds, **{k: float(v) for k, v in phases.items()}}
-    timed = [h["seconds"] for h in histories or [] if "seconds" in h]
+    networks = [h for h in histories or [] if "seconds" in h]
+    timed = [h["seconds"] for h in networks if not h.get("reused")]
+    reused = [h["seconds"] for h in networks if h.get("reused")]
+    if reused:  # trained by another model of the run with the same settings, seed and data; loaded here
+        out["reused_networks"] = len(reused)
+        out["reused_fit_seconds"] = float(sum(t["fit"] for t in reused))
     if not timed:
         return out
     for key in TRAINING_PHASES:
@@ -136,7 +142,7 @@ def time_breakdown(train_seconds: float, histories: list[dict] | None, forward_f
     if out["epochs"] > 0:
         out["training_img_s"] = images / out["epochs"]
         if forward_flops:
-            per_network = forward_flops / len(timed)  # an ensemble's FLOPs are its members' together
+            per_network = forward_flops / len(networks)  # an ensemble's FLOPs are its members' together
             out["training_gflop_s"] = 3 * per_network * images / out["epochs"] / 1e9
     return out
 

@@ -28,6 +28,9 @@ from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_d
 from .timing import PhaseClock
 
 
+TRAINED_NETWORKS = "networks"  # the models folder's subfolder where trained networks are kept for reuse
+
+
 class RunError(ValueError):
     """The run cannot start as asked (for example a resume that does not match)."""
 
@@ -78,6 +81,7 @@ def model_task(job: Job, splits: Splits) -> dict:
     models_dir = Path(job.models_dir)
     model_path = models_dir / f"{name}{est.file_suffix}"
     est.set_artifact_path(model_path)
+    est.reuse_trained_in(models_dir / TRAINED_NETWORKS)
     train_seconds = fit_timed(est, splits)
     clock = PhaseClock()
     with clock("save"):
@@ -124,6 +128,7 @@ def fit_timed(est, splits: Splits) -> float:
 def seed_task(job: Job, splits: Splits) -> dict:
     """A "seed" job: train the model again with a further seed (same data split); {"seed_run": SeedRun JSON}."""
     est = MODELS[job.model].build(job.profile, job.seed, threads=job.threads, **_settings(job.params))
+    est.reuse_trained_in(Path(job.models_dir) / TRAINED_NETWORKS)
     train_seconds = fit_timed(est, splits)
     quality = metrics.quality(splits.y_test, est.predict_proba(splits.x_test))
     run = SeedRun(job.seed, "ok", now(), train_seconds, {k: quality[k] for k in SEED_METRICS})

@@ -128,7 +128,7 @@ def test_ensemble_member_files_hold_the_members_it_uses(sample_splits, tmp_path)
 
 
 def test_ensemble_members_of_different_seeds_differ(sample_splits):
-    """random_state 1's members (seeds 2, 3) share none with random_state 0's (0, 1): member seed 2*rs + i."""
+    """random_state 1's members (seeds 1, 1001) share none with random_state 0's (0, 1000): member seed rs + 1000 i."""
     s = sample_splits
     x = s.x_test[:20, ..., None].astype(np.float32)
 
@@ -139,7 +139,8 @@ def test_ensemble_members_of_different_seeds_differ(sample_splits):
             else [est.model_(x, training=False).numpy()]
 
     ens0, ens1 = members(0, 2), members(1, 2)
-    assert np.array_equal(ens1[0], members(2, 1)[0])  # member 0 of random_state 1 is the single network of seed 2
+    assert np.array_equal(ens1[0], members(1, 1)[0])  # member 0 of random_state 1 is the single network of seed 1
+    assert np.array_equal(ens1[1], members(1001, 1)[0])
     assert not any(np.array_equal(a, b) for a in ens0 for b in ens1)
 
 

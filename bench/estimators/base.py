@@ -169,6 +169,10 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         """Where the runner will `save` this model once fitted. A model that writes files while it
         trains (Keras: best-epoch checkpoints, ensemble members) writes them there; others need nothing."""
 
+    def reuse_trained_in(self, folder) -> None:
+        """A folder where trained parts may be kept and reused by other models of the run (Keras: networks
+        trained with the same settings, seed and data; see keras/network_cache.py); others ignore it."""
+
     def training_history(self) -> list[dict] | None:
         """Per-epoch curves, one dict of lists per trained network; None for models fitted in one step."""
         return None

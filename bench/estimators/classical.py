@@ -62,6 +62,19 @@ class Deskew(_Stateless):
         return np.stack([deskew(img) for img in X]) if self.enabled else X
 
 
+class Blur(_Stateless):
+    """(N, 28, 28) images -> the same images smoothed by a Gaussian of `sigma` pixels (scipy.ndimage)."""
+
+    def __init__(self, sigma=0.5):
+        self.sigma = sigma
+
+    def transform(self, X):
+        from scipy.ndimage import gaussian_filter
+
+        X = np.asarray(X, dtype=np.float32).reshape(-1, 28, 28)
+        return gaussian_filter(X, (0, self.sigma, self.sigma))
+
+
 def hog_descriptors(images: np.ndarray, orientations=9, pixels_per_cell=4, cells_per_block=2) -> np.ndarray:
     """(N, H, W) images -> (N, F) float32 HOG descriptors, L2-Hys block norm, for all images at once.
 
@@ -253,16 +266,19 @@ class HogSVM(DigitClassifier):
 
 
 class RandomForest(DigitClassifier):
-    """Random forest on raw pixels (scaled 0-1)."""
+    """Random forest on pixels (scaled 0-1), optionally deskewed first (`deskew`)."""
 
-    def __init__(self, n_estimators=100, max_features="sqrt", n_jobs=-1, random_state=0):
+    def __init__(self, n_estimators=100, max_features="sqrt", deskew=False, n_jobs=-1, random_state=0):
         self.n_estimators = n_estimators
         self.max_features = max_features
+        self.deskew = deskew
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _fit(self, X, y, X_val, y_val):
+        straighten = [Deskew()] if self.deskew else []
         self.pipeline_ = make_pipeline(
+            *straighten,
             Flatten(),
             RandomForestClassifier(
                 n_estimators=self.n_estimators, max_features=self.max_features,
@@ -282,7 +298,8 @@ class RandomForest(DigitClassifier):
         # in float32 in a thread-dependent order, so tied votes come out 1e-8 apart. Rounded to 1e-6 they tie
         # again and the lowest digit wins as natively.
         return OnnxExport(sklearn_graph(forest, forest.n_features_in_), self.pipeline_[:-1].transform,
-                          lambda outputs: np.round(outputs[1], 6), "pixels scaled in numpy; the forest in ONNX")
+                          lambda outputs: np.round(outputs[1], 6),
+                          f"{'deskew and ' if self.deskew else ''}pixels scaled in numpy; the forest in ONNX")
 
     TREE_COUNTS = (10, 30)
 
@@ -303,23 +320,27 @@ class RandomForest(DigitClassifier):
 
 
 class KNN(DigitClassifier):
-    """k-nearest neighbours on (optionally deskewed) pixels, optionally projected by PCA.
+    """k-nearest neighbours on (optionally deskewed, optionally blurred) pixels, optionally projected by PCA.
 
-    n_components: PCA dimensions before the neighbour search (None: all 784 pixels). The
-    projection drops pixel noise and makes each query ~13x cheaper (60 of 784 dimensions).
+    blur: the sigma in pixels of a Gaussian smoothing after deskewing (0: none); it lets a stroke one
+    pixel off still overlap its neighbour's. n_components: PCA dimensions before the neighbour search
+    (None: all 784 pixels). The projection drops pixel noise and makes each query ~15x cheaper.
     """
 
-    def __init__(self, n_neighbors=3, weights="distance", deskew=True, n_components=None, n_jobs=-1):
+    def __init__(self, n_neighbors=3, weights="distance", deskew=True, blur=0.0, n_components=None, n_jobs=-1):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.deskew = deskew
+        self.blur = blur
         self.n_components = n_components
         self.n_jobs = n_jobs
 
     def _fit(self, X, y, X_val, y_val):
         projection = [PCA(self.n_components, random_state=0)] if self.n_components else []
+        smoothing = [Blur(self.blur)] if self.blur else []
         self.pipeline_ = make_pipeline(
             Deskew(self.deskew),
+            *smoothing,
             Flatten(),
             *projection,
             KNeighborsClassifier(n_neighbors=self.n_neighbors, weights=self.weights, n_jobs=self.n_jobs),
@@ -340,9 +361,10 @@ class KNN(DigitClassifier):
             raise NotImplementedError("skl2onnx's kNN graph returns uniform-vote probabilities, not "
                                       f"weights={self.weights!r} ones; only weights='uniform' is exported")
 
-        front, search = self.pipeline_[:2], self.pipeline_[2:]
+        first = [type(step) for _, step in self.pipeline_.steps].index(Flatten) + 1
+        front, search = self.pipeline_[:first], self.pipeline_[first:]
         return OnnxExport(sklearn_graph(search, search.n_features_in_), front.transform, lambda outputs: outputs[1],
-                          "deskew and pixels in numpy; PCA and a brute-force neighbour search in ONNX")
+                          "deskew, blur and pixels in numpy; PCA and a brute-force neighbour search in ONNX")
 
     # A query costs (reference images) x (dimensions): both can shrink without retraining anything.
     REFERENCE_FRACTIONS = (0.1, 0.3)

@@ -41,6 +41,7 @@ SKOPS_NODES: dict[str, frozenset[str]] = {
         "bench.estimators.classical.RandomForest",
         "bench.estimators.classical.KNN",
         "bench.estimators.classical.Deskew",
+        "bench.estimators.classical.Blur",
         "bench.estimators.classical.HogFeatures",
         "bench.estimators.classical.Flatten",
         # scikit-learn parts: pipelines, PCA, the SVM and its calibration, the forest, the neighbours

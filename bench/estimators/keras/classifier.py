@@ -14,10 +14,21 @@ import numpy as np
 
 from ...files import atomic_write, atomic_write_text
 from ..base import N_CLASSES, DigitClassifier, check_images
-from . import architectures
+from . import architectures, network_cache
 from .architectures import _keras
 from .inference import INFERENCE, LiteRunner, TracedRunner, agreement, batched_proba, lite_interpreter_name
-from .training import Recipe, dtype_policy, enable_determinism, recalibrate_batch_norm, resolve_precision, train
+from .training import (Recipe, dtype_policy, enable_determinism, fold_temperature, recalibrate_batch_norm,
+                       resolve_precision, train)
+
+
+MEMBER_SEED_STRIDE = 1000  # member i of random_state s trains from seed s + 1000 i: member 0 is the single network of s
+
+
+def _renamed(net, name):
+    """A loaded network under the name this model gives it (an ensemble's members need distinct names)."""
+    if net.name != name:
+        net.name = name
+    return net
 
 
 class KerasClassifier(DigitClassifier):
@@ -26,9 +37,14 @@ class KerasClassifier(DigitClassifier):
     architecture: 'mlp', 'lenet5' or 'cnn'. architecture_options: keyword arguments for that
     architecture's builder (e.g. {'hidden': 256, 'dropout': 0.3} for mlp); None: its defaults.
     augment: train on randomly rotated, zoomed, shifted and sheared batches. n_members > 1
-    trains that many networks with seeds n_members*random_state, n_members*random_state+1, ...
-    (so ensembles of different random_state share no member) and averages their probabilities
-    in one Keras model.
+    trains that many networks with seeds random_state, random_state + 1000, random_state + 2000, ...
+    and averages their probabilities in one Keras model: the first member is the network a single
+    model of the same settings and random_state trains (ensembles of random_state below 1000 share
+    no member with each other).
+    network_cache: a folder where each trained network is kept, keyed by everything its weights
+    depend on (bench/estimators/keras/network_cache.py); a network already there is loaded instead of
+    trained again (None: always train). The runner points it at the run's models folder, so the
+    ensemble's first member is the cnn-aug row's network when their settings agree.
     schedule: 'plateau' (the original recipe: ReduceLROnPlateau and EarlyStopping on
     validation loss, up to `epochs`) or 'one-cycle' (exactly `epochs`: a linear warm-up to
     `learning_rate` over the first 30% of steps, then cosine decay to zero).
@@ -36,6 +52,10 @@ class KerasClassifier(DigitClassifier):
     weights), or 'auto': bfloat16 where the CPU does it natively (AVX512-BF16 or AMX), else
     float32 (emulated bfloat16 trained the cnn 7.5x slower than float32 on an AVX2-only CPU).
     The fitted model is always a float32 network; `precision_` is what training used.
+    label_smoothing: the share of each target spread evenly over the ten digits (0: none); the trained
+    network's output layer is then rescaled by the temperature that fits the validation split best.
+    ema_momentum: keep the exponential moving average of the weights over the optimiser's steps
+    with this momentum (e.g. 0.999) instead of the last step's weights; None: no average.
     inference: 'keras' (a traced TensorFlow function) or 'tflite' (the same network
     converted to TensorFlow Lite: far less per-call overhead for single images); n_jobs is
     its thread count (None: every core this process may use).
@@ -51,8 +71,8 @@ class KerasClassifier(DigitClassifier):
     def __init__(self, architecture="cnn", epochs=30, batch_size=128, learning_rate=1e-3,
                  schedule="plateau", precision="float32", augment=False, n_members=1,
                  early_stopping_patience=5, lr_patience=3, lr_factor=0.5, min_lr=1e-4,
-                 validation_fraction=0.1, inference="keras", n_jobs=None, random_state=0,
-                 checkpoint_path=None, architecture_options=None):
+                 label_smoothing=0.0, ema_momentum=None, validation_fraction=0.1, inference="keras",
+                 n_jobs=None, random_state=0, checkpoint_path=None, architecture_options=None, network_cache=None):
         self.architecture = architecture
         self.epochs = epochs
         self.batch_size = batch_size
@@ -65,12 +85,15 @@ class KerasClassifier(DigitClassifier):
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
         self.min_lr = min_lr
+        self.label_smoothing = label_smoothing
+        self.ema_momentum = ema_momentum
         self.validation_fraction = validation_fraction
         self.inference = inference
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.checkpoint_path = checkpoint_path
         self.architecture_options = architecture_options
+        self.network_cache = network_cache
 
     def _fit(self, X, y, X_val, y_val):
         options = architectures.check_architecture(self.architecture, self.architecture_options)
@@ -78,18 +101,21 @@ class KerasClassifier(DigitClassifier):
         members, self.history_ = [], []
         self.precision_ = resolve_precision(self.precision)
         for i in range(self.n_members):
-            seed = self.random_state * self.n_members + i
-            enable_determinism(seed)
+            seed = self.random_state + MEMBER_SEED_STRIDE * i
             name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
-            with dtype_policy(self.precision_):
-                net = architectures.build(self.architecture, options, name)
+            key = reused = None
+            if self.network_cache:
+                key = network_cache.network_key(self.architecture, options, recipe, self.precision_, seed,
+                                                X, y, X_val, y_val)
+                reused = network_cache.load(self.network_cache, key)
+            if reused:
+                net, history = _renamed(reused[0], name), {**reused[1], "reused": True}
+            else:
+                net, history = self._train_member(recipe, options, name, seed, X, y, X_val, y_val, i)
+                if key:
+                    network_cache.store(self.network_cache, key, net, history)
+            self.history_.append(history)
             checkpoint = self._member_checkpoint(i)
-            history = train(net, recipe, X, y, X_val, y_val, seed, checkpoint)
-            self.history_.append({**history, "precision": self.precision_})
-            if self.precision_ != "float32":  # inference in float32: same weights, full-precision arithmetic
-                trained, net = net, architectures.build(self.architecture, options, name)
-                net.set_weights(trained.get_weights())
-                recalibrate_batch_norm(net, X)  # statistics of the float32 arithmetic it predicts with
             if checkpoint:  # the file holds the network the model uses, not a training snapshot
                 atomic_write(checkpoint, net.save)
             members.append(net)
@@ -97,6 +123,21 @@ class KerasClassifier(DigitClassifier):
             members, name=f"{self.architecture}_ensemble")
         self._predict_fn = None
         self._lite = None
+
+    def _train_member(self, recipe, options, name, seed, X, y, X_val, y_val, i):
+        """One network trained from `seed` -> (the float32 network the model predicts with, its history)."""
+        enable_determinism(seed)
+        with dtype_policy(self.precision_):
+            net = architectures.build(self.architecture, options, name)
+        history = train(net, recipe, X, y, X_val, y_val, seed, self._member_checkpoint(i))
+        history.update(seed=seed, precision=self.precision_)
+        if self.precision_ != "float32":  # inference in float32: same weights, full-precision arithmetic
+            trained, net = net, architectures.build(self.architecture, options, name)
+            net.set_weights(trained.get_weights())
+            recalibrate_batch_norm(net, X)  # statistics of the float32 arithmetic it predicts with
+        if self.label_smoothing:
+            history["temperature"] = fold_temperature(net, X_val, y_val)
+        return net, history
 
     def _member_checkpoint(self, i):
         if not self.checkpoint_path:
@@ -153,6 +194,9 @@ class KerasClassifier(DigitClassifier):
     # ---- hooks the runner calls ----
     def set_artifact_path(self, path) -> None:
         self.set_params(checkpoint_path=str(path))
+
+    def reuse_trained_in(self, folder) -> None:
+        self.set_params(network_cache=str(folder))
 
     def training_history(self) -> list[dict]:
         return self.history_

@@ -27,6 +27,7 @@ import numpy as np
 from ... import progress
 from ...files import atomic_write
 from ...timing import PhaseClock
+from ..base import N_CLASSES
 from .architectures import _keras
 from .augment import random_affine
 
@@ -105,10 +106,28 @@ class Recipe:
     lr_patience: int
     lr_factor: float
     min_lr: float
+    label_smoothing: float = 0.0
+    ema_momentum: float | None = None
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+    def loss(self):
+        """Cross-entropy on integer labels, or on one-hot labels (see `targets`) when they are smoothed."""
+        if not self.label_smoothing:
+            return "sparse_categorical_crossentropy"
+        return _keras().losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
+
+    def targets(self, y):
+        """Labels as the loss takes them: integers, or one-hot (N, 10) float32 when smoothed."""
+        return y if not self.label_smoothing else np.eye(N_CLASSES, dtype=np.float32)[y]
+
+    def optimizer(self, total_steps):
+        """Adam at `rate`; with ema_momentum, the network keeps the exponential moving average of its weights
+        over the steps (swapped in when fit ends) instead of the last step's weights."""
+        ema = {"use_ema": True, "ema_momentum": self.ema_momentum} if self.ema_momentum else {}
+        return _keras().optimizers.Adam(self.rate(total_steps), **ema)
 
     def rate(self, total_steps):
         """A constant rate (plateau: the callback lowers it) or the one-cycle schedule over all steps."""
@@ -204,7 +223,7 @@ def input_pipeline_seconds(batches, steps: int, epochs: int, sample_batches: int
     return epochs * (first + per_batch * (steps - 1))
 
 
-def _validate_with_population_statistics_callback(X, X_val, y_val, clock: PhaseClock):
+def _validate_with_population_statistics_callback(X, X_val, t_val, clock: PhaseClock):
     keras = _keras()
 
     class ValidateWithPopulationStatistics(keras.callbacks.Callback):
@@ -222,7 +241,7 @@ def _validate_with_population_statistics_callback(X, X_val, y_val, clock: PhaseC
             with clock("batch_norm"):
                 self.statistics.recalibrate(X[:EPOCH_STATISTICS_IMAGES])
             with clock("validation"):
-                scores = self.model.evaluate(X_val[..., None], y_val, batch_size=1000, verbose=0, return_dict=True)
+                scores = self.model.evaluate(X_val[..., None], t_val, batch_size=1000, verbose=0, return_dict=True)
             if logs is not None:
                 logs.update({f"val_{k}": float(v) for k, v in scores.items()})
 
@@ -233,7 +252,7 @@ def dataset(recipe: Recipe, X, y, seed, steps):
     """Shuffled (and, with augment, warped) training batches of images X (N, 28, 28) and labels y."""
     import tensorflow as tf
 
-    train = tf.data.Dataset.from_tensor_slices((X[..., None], y))
+    train = tf.data.Dataset.from_tensor_slices((X[..., None], recipe.targets(y)))
     train = train.shuffle(len(X), seed=seed, reshuffle_each_iteration=True).batch(recipe.batch_size)
     if recipe.augment:
         # Seeded by (seed, epoch * steps + batch): deterministic, yet every batch of every epoch differs.
@@ -285,6 +304,30 @@ def _best_epoch_checkpoint(path, clock: PhaseClock):
     return BestEpochCheckpoint()
 
 
+def fold_temperature(net, X_val, y_val) -> float:
+    """Temperature scaling (Guo et al. 2017) folded into the network: the T > 0 that minimises the log-loss
+    of softmax(z / T) on the validation images X_val (N, 28, 28), y_val (N,), with z the output layer's
+    logits, is applied by dividing that layer's kernel and bias by T, so every runtime predicts the
+    calibrated probabilities and the digits stay the same. Label smoothing trains a network to put at most
+    1 - smoothing on the likeliest digit; this gives it back the confidence its accuracy supports.
+    Returns T."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    out = net.layers[-1]
+    proba = np.asarray(net.predict(X_val[..., None], batch_size=1000, verbose=0), dtype=np.float64)
+    logits = np.log(np.clip(proba, 1e-30, None))  # the logits up to a per-image constant, which softmax ignores
+    rows = np.arange(len(y_val))
+
+    def log_loss(log_t):
+        return -log_softmax(logits / np.exp(log_t), axis=1)[rows, y_val].mean()
+
+    t = float(np.exp(minimize_scalar(log_loss, bounds=(-5.0, 5.0), method="bounded").x))
+    kernel, bias = out.get_weights()
+    out.set_weights([kernel / t, bias / t])
+    return t
+
+
 def training_seconds(phases: dict, input_pipeline: float, images: int) -> dict:
     """Where a network's training time went. fit: the whole of Keras' fit; epochs: its optimiser steps (fit
     less the validation, batch-norm statistics and checkpoints run at each epoch's end); batch_norm: those
@@ -300,17 +343,13 @@ def train(net, recipe: Recipe, X, y, X_val, y_val, seed, checkpoint=None) -> dic
     """Compile and fit `net` in place; returns its history: per-epoch lists, best_epoch, kept_epoch."""
     keras = _keras()
     steps = -(-len(X) // recipe.batch_size)
-    net.compile(
-        optimizer=keras.optimizers.Adam(recipe.rate(steps * recipe.epochs)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    net.compile(optimizer=recipe.optimizer(steps * recipe.epochs), loss=recipe.loss(), metrics=["accuracy"])
     batches = dataset(recipe, X, y, seed, steps)
     clock = PhaseClock()
     found = callbacks(recipe, checkpoint, net.name, clock)
-    validation = (X_val[..., None], y_val)
+    validation = (X_val[..., None], recipe.targets(y_val))
     if batch_norm_layers(net):  # validated by the callback, after its statistics are recomputed
-        found, validation = [_validate_with_population_statistics_callback(X, X_val, y_val, clock), *found], None
+        found, validation = [_validate_with_population_statistics_callback(X, X_val, validation[1], clock), *found], None
     else:
         found = [_validation_clock_callback(clock), *found]
     with clock("fit"):
