@@ -29,6 +29,7 @@ DEFAULT_SIZES = (500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
 DEFAULT_MODELS = ("hog-svm", "random-forest", "knn", "mlp", "lenet5")  # the five fastest
 PROFILE = "full"
 MIN_STEPS = 1000  # optimiser steps a network gets at least, whatever the size
+MIN_BATCH = 16  # the smallest batch a small training set is cut into
 MIN_PER_CLASS = 10
 
 
@@ -55,14 +56,18 @@ def parse_sizes(text: str, available: int) -> list[int]:
 
 
 def scaled_settings(name: str, seed: int, n_train: int) -> dict:
-    """The full profile's settings of `name`, with a network's epochs raised to reach MIN_STEPS steps."""
+    """The full profile's settings of `name`, with a network's epochs raised to reach MIN_STEPS steps, and its
+    batch lowered to a quarter of the images where it is larger: an epoch of one or two steps would spend
+    more time validating than training."""
     spec = MODELS[name]
     est = spec.build(PROFILE, seed)
     params = est.get_params()
     if "epochs" not in params:
         return {}
-    steps_per_epoch = math.ceil(n_train / params["batch_size"])
-    return {"epochs": max(params["epochs"], math.ceil(MIN_STEPS / steps_per_epoch))}
+    batch = min(params["batch_size"], max(MIN_BATCH, n_train // 4))
+    steps_per_epoch = math.ceil(n_train / batch)
+    scaled = {"epochs": max(params["epochs"], math.ceil(MIN_STEPS / steps_per_epoch))}
+    return scaled if batch == params["batch_size"] else {**scaled, "batch_size": batch}
 
 
 def subset(x, y, size: int, seed: int, val_fraction: float):

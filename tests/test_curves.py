@@ -18,8 +18,10 @@ def test_sizes_are_parsed_sorted_and_checked():
 
 
 def test_networks_get_at_least_a_thousand_steps_and_classical_models_nothing():
-    assert scaled_settings("mlp", 0, 450) == {"epochs": 250}  # batch 128: 4 steps per epoch
-    assert scaled_settings("mlp", 0, 54_000) == {"epochs": 30}  # the full profile's own cap
+    # the full profile's mlp: batch 256, 20 epochs; 450 images: batch 112 (a quarter), 5 steps per epoch
+    assert scaled_settings("mlp", 0, 450) == {"epochs": 200, "batch_size": 112}
+    assert scaled_settings("mlp", 0, 54_000) == {"epochs": 20}  # 211 steps per epoch: the recipe's own epochs
+    assert scaled_settings("lenet5", 0, 5_000) == {"epochs": 25}  # batch 128: 40 steps per epoch
     assert scaled_settings("knn", 0, 450) == {}
 
 
@@ -38,8 +40,9 @@ def test_every_point_is_a_row_in_the_results_file(curves_run):
     assert set(points) == {(m, s) for m in ("knn", "mlp") for s in (200, 500)}
     for (model, size), p in points.items():
         assert p["status"] == "ok" and p["n_train"] + p["n_val"] == size and 0.5 < p["accuracy"] <= 1
-    assert points[("mlp", 200)]["settings"]["epochs"] == 500  # 180 images, batch 128: 2 steps per epoch
-    assert 1 <= points[("mlp", 200)]["settings"]["epochs_run"][0] <= 500
+    assert points[("mlp", 200)]["settings"]["epochs"] == 250  # 180 images, batch 45: 4 steps per epoch
+    assert points[("mlp", 200)]["settings"]["batch_size"] == 45
+    assert 1 <= points[("mlp", 200)]["settings"]["epochs_run"][0] <= 250
     assert results.models == {}
     report = (out / "report.md").read_text()
     assert "## Learning curves" in report and (out / "figures" / "learning_curves.png").is_file()

@@ -39,7 +39,8 @@ def results_block(results: Results, results_path: str, report_path: str) -> str:
         START,
         f"Full MNIST ({run.dataset['n_train']:,} train / {run.dataset['n_val']:,} validation / "
         f"{run.dataset['n_test']:,} test), profile `full`, seed {run.seed}, on {md_escape(env.get('cpu'))} "
-        f"({env.get('cpu_count')} cores), total wall time {wall_time_text(run, minutes=True)}. "
+        f"({env.get('cpu_count')} cores, machine kind `{env.get('machine_kind', 'unrecorded')}`: compare times only "
+        f"within one kind), total wall time {wall_time_text(run, minutes=True)}. "
         f"Best value per column in bold. Produced by: {md_escape(run.command)}; "
         f"results: [`{results_path}`]({results_path}), report: [`{report_path}`]({report_path}).",
         "",
