@@ -7,8 +7,16 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .console import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options, command_line, esc, fail, make_console,
-                      quiet_library_logs)
+from .console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    add_executor_options,
+    command_line,
+    esc,
+    fail,
+    make_console,
+    quiet_library_logs,
+)
 from .registry import MODELS, PROFILES, parse_model_names
 
 
@@ -35,35 +43,70 @@ def build_parser() -> argparse.ArgumentParser:
         "exit codes: 0 all models measured; 1 a model failed (the others' results are kept);\n"
         "2 bad input (data, options, results file); 130 interrupted (finished models are kept, use --resume).",
     )
-    parser.add_argument("--models", default="all", metavar="A,B",
-                        help="comma-separated model names, or 'all' (default: all)")
-    parser.add_argument("--profile", choices=list(PROFILES), default="full",
-                        help="how much data and training: full (default), quick, ci")
-    parser.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist",
-                        help="which data (default: mnist; falls back to mnist-sample loudly when not found)")
-    parser.add_argument("--data", metavar="PATH",
-                        help="data location: mnist.npz, a folder of MNIST IDX files, or Kaggle train.csv "
-                             f"(default for mnist: ${'MNIST_PATH'})")
-    parser.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and shuffling (default: 0)")
-    parser.add_argument("--seeds", type=int, metavar="N",
-                        help="train every model with N seeds (--seed, --seed+1, ...; same data split) and report the mean "
-                             "and spread of its accuracy; the table's other columns stay those of --seed "
-                             "(default: 1, or with --resume the run's own N)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="where results.json, predictions and reports go (default: a new reports/<time>-<profile>/)")
-    parser.add_argument("--models-dir", metavar="DIR", default="models",
-                        help="where trained models are saved (default: models/)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out (default: the newest run under reports/); finished models are skipped")
-    parser.add_argument("--robustness", action="store_true",
-                        help="after training, score every model on the test set under all 18 corruptions at severity 3 "
-                             "(as 'benchmark.py robustness OUT_DIR' does)")
-    parser.add_argument("--params", metavar="FILE", action="append",
-                        help="settings that replace the registry's: a 'benchmark.py tune' results.json (its best trial) "
-                             "or a JSON object of model -> {parameter: value}; repeat for several files; each row "
-                             "records them")
-    parser.add_argument("--offline", action="store_true",
-                        help="never try to download MNIST (go straight to the sample when it is not found)")
+    parser.add_argument(
+        "--models", default="all", metavar="A,B", help="comma-separated model names, or 'all' (default: all)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="full",
+        help="how much data and training: full (default), quick, ci",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=["mnist", "mnist-sample", "kaggle"],
+        default="mnist",
+        help="which data (default: mnist; falls back to mnist-sample loudly when not found)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="data location: mnist.npz, a folder of MNIST IDX files, or Kaggle train.csv "
+        f"(default for mnist: ${'MNIST_PATH'})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for splits, initialisation and shuffling (default: 0)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="train every model with N seeds (--seed, --seed+1, ...; same data split) and report the mean "
+        "and spread of its accuracy; the table's other columns stay those of --seed "
+        "(default: 1, or with --resume the run's own N)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where results.json, predictions and reports go (default: a new reports/<time>-<profile>/)",
+    )
+    parser.add_argument(
+        "--models-dir", metavar="DIR", default="models", help="where trained models are saved (default: models/)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (default: the newest run under reports/); finished models are skipped",
+    )
+    parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="after training, score every model on the test set under all 18 corruptions at severity 3 "
+        "(as 'benchmark.py robustness OUT_DIR' does)",
+    )
+    parser.add_argument(
+        "--params",
+        metavar="FILE",
+        action="append",
+        help="settings that replace the registry's: a 'benchmark.py tune' results.json (its best trial) "
+        "or a JSON object of model -> {parameter: value}; repeat for several files; each row "
+        "records them",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never try to download MNIST (go straight to the sample when it is not found)",
+    )
     add_executor_options(parser, PROFILES)
     return parser
 
@@ -117,8 +160,11 @@ def run_main(argv) -> int:
         from .tune_files import TuneError, read_params_file
 
         try:
-            params = {m: {"settings": p, "source": str(path)} for path in args.params
-                      for m, p in read_params_file(path).items()}
+            params = {
+                m: {"settings": p, "source": str(path)}
+                for path in args.params
+                for m, p in read_params_file(path).items()
+            }
         except TuneError as e:
             return fail(console, str(e))
     if args.seeds is not None and args.seeds < 1:
@@ -136,8 +182,10 @@ def run_main(argv) -> int:
     from .runner import RunError, run
 
     def announce(splits):
-        console.print(f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)}: {len(splits.y_train):,} train, "
-                      f"{len(splits.y_val):,} validation, {len(splits.y_test):,} test ({splits.fingerprint[:19]})")
+        console.print(
+            f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)}: {len(splits.y_train):,} train, "
+            f"{len(splits.y_val):,} validation, {len(splits.y_test):,} test ({splits.fingerprint[:19]})"
+        )
         if splits.is_sample:
             console.rule("[bold yellow]SAMPLE DATA[/bold yellow]")
             console.print(f"[bold yellow]{esc(splits.note)}[/bold yellow]")
@@ -149,19 +197,35 @@ def run_main(argv) -> int:
     robustness_error = None
     try:
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
-            results_path = run(names, profile=args.profile, dataset=args.dataset, data_path=args.data,
-                               seed=args.seed, seeds=args.seeds, out_dir=out_dir, models_dir=args.models_dir,
-                               resume=args.resume, download=not args.offline, command=command.strip(),
-                               console=console, on_data=announce, params=params, executor=executor,
-                               retries=executor.retries)
+            results_path = run(
+                names,
+                profile=args.profile,
+                dataset=args.dataset,
+                data_path=args.data,
+                seed=args.seed,
+                seeds=args.seeds,
+                out_dir=out_dir,
+                models_dir=args.models_dir,
+                resume=args.resume,
+                download=not args.offline,
+                command=command.strip(),
+                console=console,
+                on_data=announce,
+                params=params,
+                executor=executor,
+                retries=executor.retries,
+            )
             if args.robustness and read_results(results_path).ok_rows():
-                robustness_error = _robustness_after_run(console, out_dir, command, executor, executor.retries,
-                                                         args.models_dir)
+                robustness_error = _robustness_after_run(
+                    console, out_dir, command, executor, executor.retries, args.models_dir
+                )
     except (DataError, ResultsError, RunError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(f"\n[yellow]interrupted: finished models are kept in {esc(out_dir / 'results.json')}; "
-                      f"continue with: python benchmark.py --resume --out {esc(out_dir)}[/yellow]")
+        console.print(
+            f"\n[yellow]interrupted: finished models are kept in {esc(out_dir / 'results.json')}; "
+            f"continue with: python benchmark.py --resume --out {esc(out_dir)}[/yellow]"
+        )
         return EXIT_INTERRUPTED
     results = read_results(results_path)
     console.print(comparison_table(results))
@@ -183,9 +247,14 @@ def _robustness_after_run(console, out_dir, command, executor, retries, models_d
     from .robustness import RobustnessError, run_robustness
 
     try:
-        run_robustness(out_dir, command=command.strip() + " (--robustness)", executor=executor, retries=retries,
-                       models_dir=models_dir,
-                       on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"))
+        run_robustness(
+            out_dir,
+            command=command.strip() + " (--robustness)",
+            executor=executor,
+            retries=retries,
+            models_dir=models_dir,
+            on_model=lambda n, e: console.print(f"{n}: mean accuracy over corruptions {e['mean_accuracy']:.4f}"),
+        )
     except (RobustnessError, DataError) as e:  # the trained models and their rows stay; table and report follow
         return f"--robustness: {e} (retry with: python benchmark.py robustness {out_dir})"
     except KeyboardInterrupt:

@@ -123,22 +123,36 @@ def add_executor_options(parser, profiles) -> None:
 
     defaults = ", ".join(f"{p.name} {duration(p.job_timeout)}" for p in profiles.values() if p.job_timeout)
     group = parser.add_argument_group("where the jobs run (default: one after another in this process)")
-    group.add_argument("--workers", type=int, metavar="N",
-                       help="a local pool of N worker processes; each job gets cores/N threads, and its times are "
-                            "not comparable with a sequential run's")
-    group.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a Dask distributed scheduler, tcp://HOST:PORT (tls://HOST:PORT with the certificates "
-                            "of Dask's distributed.comm.tls settings), or local:N for a LocalCluster of N "
-                            "single-threaded worker processes; every worker must read the same --data path")
-    group.add_argument("--retries", type=int, metavar="N",
-                       help="run a job that raised, whose worker died or that ran past --job-timeout up to N more "
-                            "times before it is recorded as failed (default: 1 with --workers or --scheduler, else 0)")
-    group.add_argument("--job-timeout", metavar="SECONDS",
-                       help="with --workers or --scheduler: a job still running this many seconds after it started "
-                            "on a worker is stopped, recorded as failed ('timed out after N s') or retried as "
-                            "--retries says, and the other jobs go on. Stopped means killed: on a pool all its "
-                            "processes, then a new pool (the other jobs cut short run again, not counted as an "
-                            "attempt); on Dask the job's worker, restarted by its nanny. 0: no "
-                            f"limit (default: the profile's, {defaults}; curves use full's, robustness the run's "
-                            "profile's). Jobs in this process (neither option) have no limit, and a limit other "
-                            "than 0 is refused there: add --workers 1 to run them one at a time with one")
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="a local pool of N worker processes; each job gets cores/N threads, and its times are "
+        "not comparable with a sequential run's",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask distributed scheduler, tcp://HOST:PORT (tls://HOST:PORT with the certificates "
+        "of Dask's distributed.comm.tls settings), or local:N for a LocalCluster of N "
+        "single-threaded worker processes; every worker must read the same --data path",
+    )
+    group.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="run a job that raised, whose worker died or that ran past --job-timeout up to N more "
+        "times before it is recorded as failed (default: 1 with --workers or --scheduler, else 0)",
+    )
+    group.add_argument(
+        "--job-timeout",
+        metavar="SECONDS",
+        help="with --workers or --scheduler: a job still running this many seconds after it started "
+        "on a worker is stopped, recorded as failed ('timed out after N s') or retried as "
+        "--retries says, and the other jobs go on. Stopped means killed: on a pool all its "
+        "processes, then a new pool (the other jobs cut short run again, not counted as an "
+        "attempt); on Dask the job's worker, restarted by its nanny. 0: no "
+        f"limit (default: the profile's, {defaults}; curves use full's, robustness the run's "
+        "profile's). Jobs in this process (neither option) have no limit, and a limit other "
+        "than 0 is refused there: add --workers 1 to run them one at a time with one",
+    )

@@ -97,25 +97,60 @@ def measure_point(name: str, size: int, seed: int, pool, test, threads: int | No
     history = est.training_history()
     if history:  # the epochs a network actually ran (early stopping may end before the cap)
         overrides = {**overrides, "epochs_run": [len(h["loss"]) for h in history]}
-    return {"model": name, "family": MODELS[name].family, "size": size, "n_train": int(len(y_tr)),
-            "n_val": int(len(y_val)), "seed": seed, "status": OK, "accuracy": q["accuracy"], "log_loss": q["log_loss"],
-            "ece": q["ece"], "train_seconds": train_seconds, "settings": overrides, "finished_at": now()}
+    return {
+        "model": name,
+        "family": MODELS[name].family,
+        "size": size,
+        "n_train": int(len(y_tr)),
+        "n_val": int(len(y_val)),
+        "seed": seed,
+        "status": OK,
+        "accuracy": q["accuracy"],
+        "log_loss": q["log_loss"],
+        "ece": q["ece"],
+        "train_seconds": train_seconds,
+        "settings": overrides,
+        "finished_at": now(),
+    }
 
 
-def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", data_path=None, download=True,
-               resume=False, command="", on_point=None, executor=None, retries=0, on_retry=None) -> Path:
+def run_curves(
+    model_names,
+    sizes_text,
+    *,
+    seed=0,
+    out_dir,
+    dataset="mnist",
+    data_path=None,
+    download=True,
+    resume=False,
+    command="",
+    on_point=None,
+    executor=None,
+    retries=0,
+    on_retry=None,
+) -> Path:
     """Measure every (model, size) not already finished in out_dir; returns the results path. executor: where
     the points are trained (bench.executors; default: one after another in this process)."""
     out_dir = Path(out_dir)
     results_path = out_dir / RESULTS_NAME
     if out_dir.exists() and not out_dir.is_dir():
         raise CurvesError(f"{out_dir}: is a file, not a folder (--out names the folder the curves go into)")
-    splits = load_dataset(dataset, seed=seed, val_fraction=PROFILES[PROFILE].val_fraction, train_size=None,
-                          test_size=None, path=data_path, download=download)
+    splits = load_dataset(
+        dataset,
+        seed=seed,
+        val_fraction=PROFILES[PROFILE].val_fraction,
+        train_size=None,
+        test_size=None,
+        path=data_path,
+        download=download,
+    )
     sizes = parse_sizes(sizes_text, len(splits.y_train) + len(splits.y_val))
     if results_path.exists():
         if not resume:
-            raise CurvesError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
+            raise CurvesError(
+                f"{results_path}: already holds results; pass --resume to continue it or pick another --out"
+            )
         results = read_results(results_path)
         if results.models or results.run.profile != PROFILE:
             raise CurvesError(f"{results_path}: holds a benchmark run, not learning curves; pick another --out")
@@ -123,30 +158,60 @@ def run_curves(model_names, sizes_text, *, seed=0, out_dir, dataset="mnist", dat
             raise CurvesError(f"{results_path}: cannot resume, it was made with another dataset or seed")
         results.schema = SCHEMA  # curves are a schema 2 field
     else:
-        results = Results(Run(command=command, profile=PROFILE, seed=seed, dataset=splits.describe(),
-                              environment=environment.describe(), started_at=now(),
-                              profile_settings=vars(PROFILES[PROFILE]), models_requested=list(model_names)))
+        results = Results(
+            Run(
+                command=command,
+                profile=PROFILE,
+                seed=seed,
+                dataset=splits.describe(),
+                environment=environment.describe(),
+                started_at=now(),
+                profile_settings=vars(PROFILES[PROFILE]),
+                models_requested=list(model_names),
+            )
+        )
     executor = executor or InProcess()
     data = DataSpec.of(splits, seed, PROFILES[PROFILE].val_fraction, None, None)
     share_loaded(data, splits)
     job_threads = executor.threads_per_job(None)
     time_limit = executor.time_limit(PROFILES[PROFILE].job_timeout)
-    session = {"started_at": now(), "command": command, "code": environment.code_version(), "points_run": [],
-               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries,
-                             "job_timeout": time_limit}}
+    session = {
+        "started_at": now(),
+        "command": command,
+        "code": environment.code_version(),
+        "points_run": [],
+        "execution": {
+            **executor.describe(),
+            "threads_per_job": job_threads,
+            "retries": retries,
+            "job_timeout": time_limit,
+        },
+    }
     results.run.sessions.append(session)
     start = time.perf_counter()
     done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
-    jobs = [Job("curve", "bench.curves:point_task", n, seed, PROFILE, data, job_threads, size=s)
-            for s in sizes for n in model_names if (n, s) not in done]
+    jobs = [
+        Job("curve", "bench.curves:point_task", n, seed, PROFILE, data, job_threads, size=s)
+        for s in sizes
+        for n in model_names
+        if (n, s) not in done
+    ]
     if executor.capacity > 1:  # several at once: the biggest first, so the last to finish is a short one
         jobs.sort(key=lambda j: -j.size)
 
     def finished(job, result, error, trace):
         nonlocal start
         if result is None:  # one failing point must not lose the others
-            point = {"model": job.model, "family": MODELS[job.model].family, "size": job.size, "seed": seed,
-                     "status": "failed", "error": error, "traceback": trace, "finished_at": now()}
+            point = {
+                "model": job.model,
+                "family": MODELS[job.model].family,
+                "size": job.size,
+                "seed": seed,
+                "status": "failed",
+                "error": error,
+                "traceback": trace,
+                "finished_at": now(),
+            }
         else:
             point = {**result["point"], "worker": result["worker"]}
         results.curves = [p for p in results.curves if (p["model"], p["size"]) != (job.model, job.size)] + [point]
@@ -169,15 +234,26 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="benchmark.py curves",
         description="Learning curves: train each model on stratified subsets of the training set and score it on "
-                    "the whole test set; one point per model and size, written as each finishes.",
+        "the whole test set; one point per model and size, written as each finishes.",
         epilog="exit codes: 0 every point measured; 1 a point failed (the others are kept); 2 bad input; "
-               "130 interrupted (use --resume).")
-    p.add_argument("--models", default=",".join(DEFAULT_MODELS), metavar="A,B",
-                   help=f"comma-separated model names or 'all' (default: {','.join(DEFAULT_MODELS)})")
-    p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), metavar="N,M",
-                   help="training-set sizes before the 10%% validation split (default: %(default)s)")
+        "130 interrupted (use --resume).",
+    )
+    p.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        metavar="A,B",
+        help=f"comma-separated model names or 'all' (default: {','.join(DEFAULT_MODELS)})",
+    )
+    p.add_argument(
+        "--sizes",
+        default=",".join(map(str, DEFAULT_SIZES)),
+        metavar="N,M",
+        help="training-set sizes before the 10%% validation split (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the subsets and the training (default: 0)")
-    p.add_argument("--out", metavar="DIR", help="where results.json and the report go (default: reports/<time>-curves/)")
+    p.add_argument(
+        "--out", metavar="DIR", help="where results.json and the report go (default: reports/<time>-curves/)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the curves in --out; finished points are skipped")
     p.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist")
     p.add_argument("--data", metavar="PATH", help="data location as for the main command (default: $MNIST_PATH)")
@@ -203,9 +279,15 @@ def main(argv) -> int:
 
     def show(p):
         if p["status"] == OK:
-            console.print(f"{p['model']} on {p['size']:,} images: accuracy {p['accuracy']:.4f}, trained in "
-                          f"{p['train_seconds']:.1f} s" + (f" (epochs run {p['settings']['epochs_run']} of up to "
-                                                           f"{p['settings']['epochs']})" if p["settings"] else ""))
+            console.print(
+                f"{p['model']} on {p['size']:,} images: accuracy {p['accuracy']:.4f}, trained in "
+                f"{p['train_seconds']:.1f} s"
+                + (
+                    f" (epochs run {p['settings']['epochs_run']} of up to {p['settings']['epochs']})"
+                    if p["settings"]
+                    else ""
+                )
+            )
         else:
             console.print(f"[red]{p['model']} on {p['size']:,} images failed: {esc(p['error'])}[/red]")
 
@@ -215,15 +297,28 @@ def main(argv) -> int:
     try:
         names = parse_model_names(args.models)
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
-            results_path = run_curves(names, args.sizes, seed=args.seed, out_dir=out_dir, dataset=args.dataset,
-                                      data_path=args.data, download=not args.offline, resume=args.resume,
-                                      command=command.strip(), on_point=show, executor=executor, retries=executor.retries,
-                                      on_retry=retrying)
+            results_path = run_curves(
+                names,
+                args.sizes,
+                seed=args.seed,
+                out_dir=out_dir,
+                dataset=args.dataset,
+                data_path=args.data,
+                download=not args.offline,
+                resume=args.resume,
+                command=command.strip(),
+                on_point=show,
+                executor=executor,
+                retries=executor.retries,
+                on_retry=retrying,
+            )
     except (CurvesError, DataError, ResultsError, ExecutorError, ValueError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(f"\n[yellow]interrupted: finished points are kept; continue with: "
-                      f"python benchmark.py curves --resume --out {esc(out_dir)} (same --models and --sizes)[/yellow]")
+        console.print(
+            f"\n[yellow]interrupted: finished points are kept; continue with: "
+            f"python benchmark.py curves --resume --out {esc(out_dir)} (same --models and --sizes)[/yellow]"
+        )
         return EXIT_INTERRUPTED
     results = read_results(results_path)
     console.print(curves_table(results))

@@ -230,8 +230,10 @@ def read_kaggle_test_csv(path: Path) -> np.ndarray:
         shown = repr(shown) if isinstance(shown, str) else str(shown)
         what = "is missing" if shown == "nan" else f"is {shown}, not a whole number 0-255"
         rows = int(bad.any(axis=1).sum())
-        raise DataError(f"{path}: row {row + 1} (ImageId {row + 1}), column pixel{col} {what} "
-                        f"({rows} {'row has' if rows == 1 else 'rows have'} bad pixels)")
+        raise DataError(
+            f"{path}: row {row + 1} (ImageId {row + 1}), column pixel{col} {what} "
+            f"({rows} {'row has' if rows == 1 else 'rows have'} bad pixels)"
+        )
     return values.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)
 
 
@@ -251,7 +253,9 @@ def stratified_subset(x, y, n: int | None, seed: int):
     return x[idx], y[idx]
 
 
-def make_splits(name, arrays, *, source, seed, val_fraction, train_size, test_size, is_sample=False, note="", extra=None):
+def make_splits(
+    name, arrays, *, source, seed, val_fraction, train_size, test_size, is_sample=False, note="", extra=None
+):
     """Validate raw arrays, subset them per profile and carve validation out of train."""
     x_train, y_train = validate(arrays["x_train"], arrays["y_train"], source, "train")
     x_test, y_test = validate(arrays["x_test"], arrays["y_test"], source, "test")
@@ -358,8 +362,14 @@ def load_mnist(*, seed=0, val_fraction=0.1, train_size=None, test_size=None, pat
         )
     extra = {"source_sha256": _file_sha256(found)} if found.is_file() else {}
     return make_splits(
-        "mnist", arrays, source=str(found), seed=seed, val_fraction=val_fraction,
-        train_size=train_size, test_size=test_size, extra=extra,
+        "mnist",
+        arrays,
+        source=str(found),
+        seed=seed,
+        val_fraction=val_fraction,
+        train_size=train_size,
+        test_size=test_size,
+        extra=extra,
     )
 
 
@@ -373,8 +383,14 @@ def load_kaggle(*, seed=0, val_fraction=0.1, train_size=None, test_size=None, pa
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=1 / 6, stratify=y, random_state=0)
     arrays = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
     return make_splits(
-        "kaggle", arrays, source=str(p), seed=seed, val_fraction=val_fraction,
-        train_size=train_size, test_size=test_size, extra={"source_sha256": _file_sha256(p)},
+        "kaggle",
+        arrays,
+        source=str(p),
+        seed=seed,
+        val_fraction=val_fraction,
+        train_size=train_size,
+        test_size=test_size,
+        extra={"source_sha256": _file_sha256(p)},
     )
 
 

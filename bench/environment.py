@@ -9,14 +9,30 @@ from pathlib import Path
 
 from .threads import available_cores
 
+
 def describe() -> dict:
     """Versions, CPU and thread counts: what a reader needs to judge or repeat the numbers."""
     from importlib import metadata
 
     packages = {}
-    for name in ("numpy", "scikit-learn", "scikit-image", "tensorflow", "keras", "ai-edge-litert",
-                 "opencv-python-headless", "opencv-python", "pandas", "skops", "mlxtend", "rich", "matplotlib",
-                 "onnxruntime", "skl2onnx", "tf2onnx"):
+    for name in (
+        "numpy",
+        "scikit-learn",
+        "scikit-image",
+        "tensorflow",
+        "keras",
+        "ai-edge-litert",
+        "opencv-python-headless",
+        "opencv-python",
+        "pandas",
+        "skops",
+        "mlxtend",
+        "rich",
+        "matplotlib",
+        "onnxruntime",
+        "skl2onnx",
+        "tf2onnx",
+    ):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -34,9 +50,19 @@ def describe() -> dict:
         "affinity_cpus": available_cores(),
         "packages": packages,
         "threads": thread_counts(),
-        "env_vars": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                                                 "OPENBLAS_CORETYPE", "TF_ENABLE_ONEDNN_OPTS") if k in os.environ},
+        "env_vars": {
+            k: os.environ[k]
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS",
+                "OPENBLAS_CORETYPE",
+                "TF_ENABLE_ONEDNN_OPTS",
+            )
+            if k in os.environ
+        },
     }
     return env
 
@@ -51,8 +77,13 @@ def code_version() -> dict:
     try:
         here = Path(__file__).resolve().parent
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if commit.returncode == 0:
             out["git_commit"] = commit.stdout.strip()
             out["git_dirty"] = bool(dirty.stdout.strip())
@@ -64,8 +95,21 @@ def code_version() -> dict:
 # Vector instruction sets that decide which kernels TensorFlow (oneDNN, XNNPACK) and BLAS run. Two CPUs
 # with different ones give different float round-off, and a short, unstable training (the ci profile)
 # turns that into different accuracy: an AVX2-only VM and an AVX512-BF16 one differ by points, not ulps.
-SIMD_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile",
-              "amx_bf16", "amx_int8", "asimd", "sve")
+SIMD_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "sve",
+)
 
 
 def cpu_simd_flags() -> list[str]:
@@ -117,10 +161,12 @@ def thread_counts(import_tensorflow: bool = True) -> dict:
         import tensorflow as tf
 
         # 0 when set through TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, which TensorFlow then uses
-        out["tf_intra_op"] = (tf.config.threading.get_intra_op_parallelism_threads()
-                              or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)))
-        out["tf_inter_op"] = (tf.config.threading.get_inter_op_parallelism_threads()
-                              or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0)))
+        out["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads() or int(
+            os.environ.get("TF_NUM_INTRAOP_THREADS", 0)
+        )
+        out["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads() or int(
+            os.environ.get("TF_NUM_INTEROP_THREADS", 0)
+        )
         out["tf_note"] = "0 means TensorFlow picks (all available cores)"
     except Exception:
         pass

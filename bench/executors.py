@@ -124,8 +124,9 @@ class ProcessPool(_Executor):
         context = multiprocessing.get_context("spawn")
         # each pool has its own queue: a process killed while it writes can only leave a dropped pool's queue locked
         self._starts = context.SimpleQueue()
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_report_starts_on,
-                                   initargs=(self._starts,))
+        return ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_report_starts_on, initargs=(self._starts,)
+        )
 
     def submit(self, job: Job) -> Future:
         token = next(self._tokens)
@@ -171,8 +172,12 @@ class ProcessPool(_Executor):
         return profile_threads or max(1, available_cores() // self.workers)
 
     def describe(self) -> dict:
-        return {"executor": "process-pool", "workers": self.workers, "hosts": [socket.gethostname()],
-                "concurrent": self.workers > 1}
+        return {
+            "executor": "process-pool",
+            "workers": self.workers,
+            "hosts": [socket.gethostname()],
+            "concurrent": self.workers > 1,
+        }
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -211,26 +216,37 @@ class DaskCluster(_Executor):
             # silence_logs: a job that raised is reported once, by run_jobs, not also as a worker's log traceback.
             # Each nanny reads its workers' pre-spawn environment here, once; a restarted worker gets the same.
             with dask.config.set(LOCAL_WORKER_CONFIG):
-                self._cluster = LocalCluster(n_workers=_local_workers(address), threads_per_worker=1,
-                                             processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+                self._cluster = LocalCluster(
+                    n_workers=_local_workers(address),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL,
+                )
             self.client = Client(self._cluster)
         else:
             if "://" not in address:
-                raise ExecutorError(f"--scheduler {address}: give tcp://HOST:PORT or local:N "
-                                    "(tls://HOST:PORT for a scheduler that takes TLS)")
+                raise ExecutorError(
+                    f"--scheduler {address}: give tcp://HOST:PORT or local:N "
+                    "(tls://HOST:PORT for a scheduler that takes TLS)"
+                )
             import dask
 
             if address.startswith("tls://") and not _tls_configured():
-                raise ExecutorError(f"--scheduler {address}: a tls:// scheduler needs this side's certificates in "
-                                    "Dask's configuration: distributed.comm.tls.ca-file, .client.cert and "
-                                    ".client.key (or DASK_DISTRIBUTED__COMM__TLS__CA_FILE, __CLIENT__CERT and "
-                                    "__CLIENT__KEY)")
+                raise ExecutorError(
+                    f"--scheduler {address}: a tls:// scheduler needs this side's certificates in "
+                    "Dask's configuration: distributed.comm.tls.ca-file, .client.cert and "
+                    ".client.key (or DASK_DISTRIBUTED__COMM__TLS__CA_FILE, __CLIENT__CERT and "
+                    "__CLIENT__KEY)"
+                )
             try:  # Dask's own connect timeout (30 s; DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s shortens it)
                 self.client = Client(address, timeout=dask.config.get("distributed.comm.timeouts.connect"))
             # TypeError: TLS settings Dask cannot use; RuntimeError: tcp:// while Dask's config requires encryption
             except (OSError, TimeoutError, ValueError, TypeError, RuntimeError) as e:
-                raise ExecutorError(f"--scheduler {address}: cannot reach a Dask scheduler there "
-                                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                raise ExecutorError(
+                    f"--scheduler {address}: cannot reach a Dask scheduler there "
+                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                ) from None
         self._slots = self._slots_by_host()
         if not self._slots:
             self.close()
@@ -304,8 +320,9 @@ class DaskCluster(_Executor):
         for key in [k for k, (_, w) in list(self._started.items()) if w in workers]:
             self._started.pop(key, None)  # their clocks start again when Dask runs them again
         if not self.client.scheduler_info(n_workers=-1)["workers"]:
-            raise ExecutorError(f"--scheduler {self.address}: no workers left after stopping a job past its "
-                                "time limit (--job-timeout)")
+            raise ExecutorError(
+                f"--scheduler {self.address}: no workers left after stopping a job past its time limit (--job-timeout)"
+            )
         return []
 
     def threads_per_job(self, profile_threads: int | None) -> int:
@@ -314,8 +331,13 @@ class DaskCluster(_Executor):
 
     def describe(self) -> dict:
         slots = sum(s for s, _ in self._slots.values())
-        return {"executor": "dask", "scheduler": self.address, "workers": slots, "hosts": sorted(self._slots),
-                "concurrent": any(s > 1 for s, _ in self._slots.values())}
+        return {
+            "executor": "dask",
+            "scheduler": self.address,
+            "workers": slots,
+            "hosts": sorted(self._slots),
+            "concurrent": any(s > 1 for s, _ in self._slots.values()),
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -364,8 +386,12 @@ def parse_job_timeout(value) -> float | None:
     return seconds
 
 
-def open_executor(workers: int | None = None, scheduler: str | None = None, retries: int | None = None,
-                  job_timeout: float | str | None = None):
+def open_executor(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    retries: int | None = None,
+    job_timeout: float | str | None = None,
+):
     """The executor the options ask for: in-process (neither), a ProcessPool or a DaskCluster. Its `retries`
     is `retries`, or its kind's default when None; its `job_timeout` is job_timeout in seconds (None: the
     profile's default, see time_limit). Both are checked before any process starts."""
@@ -373,8 +399,10 @@ def open_executor(workers: int | None = None, scheduler: str | None = None, retr
         raise ExecutorError(f"--retries: must be 0 or more, got {retries}")
     seconds = parse_job_timeout(job_timeout)
     if seconds and workers is None and not scheduler:
-        raise ExecutorError("--job-timeout: limits jobs on --workers or --scheduler only (a job in this process "
-                            "cannot be stopped safely); add --workers 1 to run them one at a time with a limit")
+        raise ExecutorError(
+            "--job-timeout: limits jobs on --workers or --scheduler only (a job in this process "
+            "cannot be stopped safely); add --workers 1 to run them one at a time with a limit"
+        )
     executor = _open(workers, scheduler)
     executor.retries = executor.default_retries if retries is None else retries
     executor.job_timeout = seconds
@@ -393,9 +421,17 @@ def _open(workers, scheduler):
     return InProcess()
 
 
-def run_jobs(executor, jobs: Iterable[Job], on_result: Callable, *, retries: int = 0, timeout: float | None = None,
-             on_retry: Callable | None = None, on_running: Callable | None = None,
-             fatal: tuple[type[Exception], ...] = (DataError,)) -> None:
+def run_jobs(
+    executor,
+    jobs: Iterable[Job],
+    on_result: Callable,
+    *,
+    retries: int = 0,
+    timeout: float | None = None,
+    on_retry: Callable | None = None,
+    on_running: Callable | None = None,
+    fatal: tuple[type[Exception], ...] = (DataError,),
+) -> None:
     """Run every job on `executor`; in this process, as each ends, call on_result(job, result, error, traceback)
     (result None when it failed after 1 + `retries` attempts). on_retry(job, error, attempt) hears of each
     retry, on_running(jobs) of the jobs in flight. An exception of a `fatal` type (by default DataError: data

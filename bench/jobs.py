@@ -42,8 +42,9 @@ class DataSpec:
     fingerprint: str
 
     @classmethod
-    def of(cls, splits: Splits, seed: int, val_fraction: float, train_size: int | None,
-           test_size: int | None) -> DataSpec:
+    def of(
+        cls, splits: Splits, seed: int, val_fraction: float, train_size: int | None, test_size: int | None
+    ) -> DataSpec:
         """The spec of splits this process loaded; a relative path is made absolute for workers elsewhere."""
         path = None if splits.is_sample else os.path.abspath(splits.source)
         return cls(splits.name, path, seed, val_fraction, train_size, test_size, splits.fingerprint)
@@ -52,14 +53,22 @@ class DataSpec:
         """The splits, loaded at most once per process; DataMismatch when the data is not the run's."""
         if self not in _loaded:
             try:
-                splits = load_dataset(self.name, seed=self.seed, val_fraction=self.val_fraction,
-                                      train_size=self.train_size, test_size=self.test_size, path=self.path,
-                                      download=False)
+                splits = load_dataset(
+                    self.name,
+                    seed=self.seed,
+                    val_fraction=self.val_fraction,
+                    train_size=self.train_size,
+                    test_size=self.test_size,
+                    path=self.path,
+                    download=False,
+                )
             except DataError as e:
                 raise DataError(f"worker {where()['worker']}: {e}") from None
             if splits.fingerprint != self.fingerprint:
-                raise DataMismatch(f"worker {where()['worker']}: {self.path or self.name} has data fingerprint "
-                                   f"{splits.fingerprint[:19]}, the run's is {self.fingerprint[:19]}")
+                raise DataMismatch(
+                    f"worker {where()['worker']}: {self.path or self.name} has data fingerprint "
+                    f"{splits.fingerprint[:19]}, the run's is {self.fingerprint[:19]}"
+                )
             _loaded.clear()  # one dataset per process is enough; the full MNIST is 55 MB
             _loaded[self] = splits
         return _loaded[self]
@@ -107,8 +116,11 @@ class Job:
     @property
     def label(self) -> str:
         """'cnn seed 2', 'knn seed 0 on 500 images', 'mlp seed 0 trial 3': how messages name it."""
-        return (f"{self.model} seed {self.seed}" + (f" on {self.size:,} images" if self.size else "")
-                + (f" trial {self.index}" if self.index else ""))
+        return (
+            f"{self.model} seed {self.seed}"
+            + (f" on {self.size:,} images" if self.size else "")
+            + (f" trial {self.index}" if self.index else "")
+        )
 
 
 def execute(job: Job) -> dict:
@@ -132,8 +144,13 @@ def where(threads: int | None = None) -> dict:
         pass
     from .environment import thread_counts
 
-    return {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(), "threads": threads,
-            "thread_counts": thread_counts(import_tensorflow=False)}
+    return {
+        "worker": worker,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "threads": threads,
+        "thread_counts": thread_counts(import_tensorflow=False),
+    }
 
 
 _tensorflow_threads: int | None = None  # what this process set TensorFlow to (it can only be set once)

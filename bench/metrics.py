@@ -118,8 +118,7 @@ def reference_workload(repeats=7, size=384, inner=10) -> dict:
 TRAINING_PHASES = ("epochs", "validation", "batch_norm", "checkpoint", "input_pipeline_alone")
 
 
-def time_breakdown(train_seconds: float, histories: list[dict] | None, forward_flops: int | None,
-                   phases: dict) -> dict:
+def time_breakdown(train_seconds: float, histories: list[dict] | None, forward_flops: int | None, phases: dict) -> dict:
     """Where a model's time went: its training split into the networks' phases (summed over an ensemble's
     members; see training.training_seconds), and the runner's phases after it (save, predict_test,
     throughput, runtime_choice, latency, inference_check, in seconds). For networks also the optimiser's
@@ -145,4 +144,3 @@ def time_breakdown(train_seconds: float, histories: list[dict] | None, forward_f
             per_network = forward_flops / len(networks)  # an ensemble's FLOPs are its members' together
             out["training_gflop_s"] = 3 * per_network * images / out["epochs"] / 1e9
     return out
-

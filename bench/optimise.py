@@ -42,13 +42,15 @@ class OptimiseError(ValueError):
 def measure(predict, x, y, recorded: dict, threads: int | None, latency_calls: int) -> dict:
     """Quality, agreement with the native model's recorded predictions, throughput and latency of
     `predict` ((N, 28, 28) images -> (N, 10) probabilities) on test images x with labels y."""
-    proba = np.concatenate([predict(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+    proba = np.concatenate([predict(x[i : i + 1000]) for i in range(0, len(x), 1000)])
     quality = metrics.quality(y, proba)
     return {
-        "accuracy": quality["accuracy"], "log_loss": quality["log_loss"],
+        "accuracy": quality["accuracy"],
+        "log_loss": quality["log_loss"],
         "same_predictions_as_native": float(np.mean(proba.argmax(1) == recorded["y_pred"])),
         "max_abs_proba_difference": float(np.abs(proba - recorded["proba"]).max()),
-        **metrics.throughput(predict, x), **metrics.latency(predict, x, calls=latency_calls),
+        **metrics.throughput(predict, x),
+        **metrics.latency(predict, x, calls=latency_calls),
         "threads": threads or available_cores(),
     }
 
@@ -61,11 +63,25 @@ def onnx_variant(est, x, y, recorded: dict, threads: int | None, latency_calls: 
     try:
         export = est.onnx_export()
     except NotImplementedError as e:
-        return {"variant": ONNX_RUNTIME, "kind": "runtime", "status": UNSUPPORTED, "reason": str(e), "finished_at": now()}
+        return {
+            "variant": ONNX_RUNTIME,
+            "kind": "runtime",
+            "status": UNSUPPORTED,
+            "reason": str(e),
+            "finished_at": now(),
+        }
     export_seconds = time.perf_counter() - start
-    return {"variant": ONNX_RUNTIME, "kind": "runtime", "status": OK, "runtime": f"onnxruntime {onnxruntime.__version__}",
-            "note": export.note, "size_bytes": len(export.model), "export_seconds": export_seconds,
-            **measure(est.onnx_predictor(threads, export), x, y, recorded, threads, latency_calls), "finished_at": now()}
+    return {
+        "variant": ONNX_RUNTIME,
+        "kind": "runtime",
+        "status": OK,
+        "runtime": f"onnxruntime {onnxruntime.__version__}",
+        "note": export.note,
+        "size_bytes": len(export.model),
+        "export_seconds": export_seconds,
+        **measure(est.onnx_predictor(threads, export), x, y, recorded, threads, latency_calls),
+        "finished_at": now(),
+    }
 
 
 def variant_result(v: Variant, seconds: float, x, y, recorded, threads, latency_calls, save_dir=None) -> dict:
@@ -76,9 +92,19 @@ def variant_result(v: Variant, seconds: float, x, y, recorded, threads, latency_
         path = Path(save_dir) / f"{v.name}{v.suffix}"
         atomic_write_bytes(path, v.content)
         saved = {"path": str(path)}
-    return {"variant": v.name, "kind": v.kind, "status": OK, "runtime": v.runtime, "note": v.note,
-            "size_bytes": v.size_bytes, **v.extra, **saved, "make_seconds": seconds,
-            **measure(v.predict_proba, x, y, recorded, threads, latency_calls), "finished_at": now()}
+    return {
+        "variant": v.name,
+        "kind": v.kind,
+        "status": OK,
+        "runtime": v.runtime,
+        "note": v.note,
+        "size_bytes": v.size_bytes,
+        **v.extra,
+        **saved,
+        "make_seconds": seconds,
+        **measure(v.predict_proba, x, y, recorded, threads, latency_calls),
+        "finished_at": now(),
+    }
 
 
 def _variants(est, data, kinds, threads):
@@ -100,14 +126,22 @@ def training_data(results, data_path, prune_epochs: int) -> VariantData:
     """The run's training and validation splits, loaded again and checked against its fingerprint."""
     dataset, settings = results.run.dataset, results.run.profile_settings
     try:
-        splits = load_dataset(dataset["name"], seed=results.run.seed, val_fraction=settings["val_fraction"],
-                              train_size=settings["train_size"], test_size=settings["test_size"], path=data_path,
-                              download=False)
+        splits = load_dataset(
+            dataset["name"],
+            seed=results.run.seed,
+            val_fraction=settings["val_fraction"],
+            train_size=settings["train_size"],
+            test_size=settings["test_size"],
+            path=data_path,
+            download=False,
+        )
     except DataError as e:
         raise OptimiseError(str(e)) from None
     if splits.fingerprint != dataset["fingerprint"]:
-        raise OptimiseError(f"{splits.source}: is not the data the run used ({dataset['name']} from {dataset['source']}); "
-                            "pass --data with that file (quantisation, pruning and smaller models need its training split)")
+        raise OptimiseError(
+            f"{splits.source}: is not the data the run used ({dataset['name']} from {dataset['source']}); "
+            "pass --data with that file (quantisation, pruning and smaller models need its training split)"
+        )
     return VariantData(splits.x_train, splits.y_train, splits.x_val, splits.y_val, results.run.seed, prune_epochs)
 
 
@@ -118,12 +152,24 @@ def parse_kinds(text: str | None) -> tuple:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
     if not kinds or unknown:
-        raise OptimiseError(f"--kinds {text!r}: {', '.join(unknown) or 'empty'} is not a kind; choose from {', '.join(KINDS)}")
+        raise OptimiseError(
+            f"--kinds {text!r}: {', '.join(unknown) or 'empty'} is not a kind; choose from {', '.join(KINDS)}"
+        )
     return kinds
 
 
-def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs=1, resume=False, save=False,
-                 command="", on_variant=None, models_dir="models") -> Path:
+def run_optimise(
+    run_dir,
+    models=None,
+    kinds=KINDS,
+    data_path=None,
+    prune_epochs=1,
+    resume=False,
+    save=False,
+    command="",
+    on_variant=None,
+    models_dir="models",
+) -> Path:
     """Make and measure each kind of variant of every saved model of the run in run_dir; returns the
     results path. resume: keep the variants already measured (status ok) instead of making them again.
     save: keep each variant's file in run_dir/variants/<model>/. on_variant(model name, variant dict)
@@ -139,7 +185,11 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
     x, y = test_set
     settings = results.run.profile_settings
     threads, latency_calls = settings.get("threads"), int(settings.get("latency_calls", 1000))
-    data = training_data(results, data_path, prune_epochs) if set(kinds) - {"runtime"} else VariantData(seed=results.run.seed)
+    data = (
+        training_data(results, data_path, prune_epochs)
+        if set(kinds) - {"runtime"}
+        else VariantData(seed=results.run.seed)
+    )
     results.schema = SCHEMA
 
     def store(row, variant):
@@ -160,14 +210,27 @@ def run_optimise(run_dir, models=None, kinds=KINDS, data_path=None, prune_epochs
             row.variants = [v for v in row.variants or [] if v["status"] != FAILED]  # tried again below
             done = frozenset(v["variant"] for v in row.variants or [] if v["status"] == OK) if resume else frozenset()
             if on_variant and done:
-                on_variant(row.name, {"variant": f"{len(done)} variant(s)", "status": "already measured",
-                                      "reason": ", ".join(sorted(done))})
+                on_variant(
+                    row.name,
+                    {
+                        "variant": f"{len(done)} variant(s)",
+                        "status": "already measured",
+                        "reason": ", ".join(sorted(done)),
+                    },
+                )
             if "runtime" in kinds and ONNX_RUNTIME not in done:
                 store(row, onnx_variant(est, x, y, recorded, threads, latency_calls))
             for seconds, v in _variants(est, dataclasses.replace(data, done=done), kinds, threads):
                 if isinstance(v, Exception):
-                    store(row, {"variant": f"{'/'.join(kinds)} variants", "status": FAILED,
-                                "reason": f"{type(v).__name__}: {v}", "finished_at": now()})
+                    store(
+                        row,
+                        {
+                            "variant": f"{'/'.join(kinds)} variants",
+                            "status": FAILED,
+                            "reason": f"{type(v).__name__}: {v}",
+                            "finished_at": now(),
+                        },
+                    )
                 else:
                     save_dir = run_dir / "variants" / row.name if save else None
                     store(row, variant_result(v, seconds, x, y, recorded, threads, latency_calls, save_dir))
@@ -180,24 +243,40 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="benchmark.py optimise",
         description="Measure the models a run saved in other forms, as the run measured the native ones (accuracy, "
-                    "agreement, throughput, latency, file size): through ONNX Runtime and LiteRT, quantised, pruned "
-                    "and made smaller. The numbers go into the run's results.json and report; the originals are "
-                    "never retrained.",
-        epilog="exit codes: 0 done (variants a model cannot have are listed with the reason); 2 bad input.")
+        "agreement, throughput, latency, file size): through ONNX Runtime and LiteRT, quantised, pruned "
+        "and made smaller. The numbers go into the run's results.json and report; the originals are "
+        "never retrained.",
+        epilog="exit codes: 0 done (variants a model cannot have are listed with the reason); 2 bad input.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="the folder a run wrote (its --out), with results.json")
     p.add_argument("--models", metavar="A,B", help="which of the run's models (default: every measured one)")
-    p.add_argument("--models-dir", metavar="DIR", default="models",
-                   help="where the run saved its models, if not inside RUN_DIR (default: models/); a model the "
-                        "results file places anywhere else is refused")
+    p.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        default="models",
+        help="where the run saved its models, if not inside RUN_DIR (default: models/); a model the "
+        "results file places anywhere else is refused",
+    )
     p.add_argument("--kinds", metavar="A,B", help=f"which kinds of variant: {', '.join(KINDS)} (default: all)")
-    p.add_argument("--data", metavar="PATH", help="the run's data, for the kinds that need its training split "
-                                                  "(default: $MNIST_PATH, as for the main command)")
-    p.add_argument("--prune-epochs", type=int, default=1, metavar="N",
-                   help="fine-tuning epochs per pruned model (default 1)")
-    p.add_argument("--save", action="store_true",
-                   help="keep each variant's file (.tflite, .onnx, .skops) in RUN_DIR/variants/MODEL/")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the variants an earlier optimise of this run measured; make only the others")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="the run's data, for the kinds that need its training split "
+        "(default: $MNIST_PATH, as for the main command)",
+    )
+    p.add_argument(
+        "--prune-epochs", type=int, default=1, metavar="N", help="fine-tuning epochs per pruned model (default 1)"
+    )
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="keep each variant's file (.tflite, .onnx, .skops) in RUN_DIR/variants/MODEL/",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the variants an earlier optimise of this run measured; make only the others",
+    )
     return p
 
 
@@ -214,17 +293,29 @@ def main(argv) -> int:
         if v["status"] != OK:
             console.print(f"{name} {esc(v['variant'])}: {v['status']}: {esc(v['reason'])}", highlight=False)
             return
-        console.print(f"{name} {v['variant']}: accuracy {v['accuracy']:.4f}, same predictions "
-                      f"{v['same_predictions_as_native']:.2%}, latency p50 {v['latency_ms_p50']:.3f} ms, "
-                      f"{v['size_bytes'] / 1e6:.2f} MB, {time.perf_counter() - start:.0f} s so far", highlight=False)
+        console.print(
+            f"{name} {v['variant']}: accuracy {v['accuracy']:.4f}, same predictions "
+            f"{v['same_predictions_as_native']:.2%}, latency p50 {v['latency_ms_p50']:.3f} ms, "
+            f"{v['size_bytes'] / 1e6:.2f} MB, {time.perf_counter() - start:.0f} s so far",
+            highlight=False,
+        )
 
     try:
         if args.prune_epochs < 1:
             raise OptimiseError(f"--prune-epochs {args.prune_epochs}: must be at least 1")
         models = args.models.split(",") if args.models else None
-        results_path = run_optimise(args.run_dir, models, parse_kinds(args.kinds), args.data, args.prune_epochs,
-                                    args.resume, args.save, command=command, on_variant=show,
-                                    models_dir=args.models_dir)
+        results_path = run_optimise(
+            args.run_dir,
+            models,
+            parse_kinds(args.kinds),
+            args.data,
+            args.prune_epochs,
+            args.resume,
+            args.save,
+            command=command,
+            on_variant=show,
+            models_dir=args.models_dir,
+        )
     except (OptimiseError, ResultsError) as e:
         return fail(console, str(e))
     console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {esc(results_path)}")

@@ -33,13 +33,27 @@ class Profile:
 
 PROFILES = {
     # full: its longest job, the ensemble, took about 32 min on a slow 2-core machine
-    "full": Profile("full", "the real comparison: all data; mlp 20 epochs, lenet5, cnn and cnn-aug 10, "
-                            "ensemble 3 x 10 (its first member is cnn-aug's)", None, None, 1000,
-                    job_timeout=4 * 3600),
-    "quick": Profile("quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300,
-                     job_timeout=30 * 60),
-    "ci": Profile("ci", "small, fixed, deterministic: 5,000 train / 1,000 test, 3 epochs, one thread", 5_000, 1_000,
-                  200, threads=1, job_timeout=10 * 60),
+    "full": Profile(
+        "full",
+        "the real comparison: all data; mlp 20 epochs, lenet5, cnn and cnn-aug 10, "
+        "ensemble 3 x 10 (its first member is cnn-aug's)",
+        None,
+        None,
+        1000,
+        job_timeout=4 * 3600,
+    ),
+    "quick": Profile(
+        "quick", "a fast look: 10,000 train / 2,000 test, few epochs", 10_000, 2_000, 300, job_timeout=30 * 60
+    ),
+    "ci": Profile(
+        "ci",
+        "small, fixed, deterministic: 5,000 train / 1,000 test, 3 epochs, one thread",
+        5_000,
+        1_000,
+        200,
+        threads=1,
+        job_timeout=10 * 60,
+    ),
 }
 
 
@@ -110,40 +124,96 @@ _CNN_FULL = {**_ONE_CYCLE, "epochs": CNN_EPOCHS}
 # The networks' search: the optimiser's step and the batch it averages over (their epochs stay the recipe's)
 _KERAS_SPACE = {"learning_rate": [3e-4, 1e-3, 3e-3], "batch_size": [64, 128, 256]}
 
-MODELS = {spec.name: spec for spec in [
-    ModelSpec("hog-svm", "bench.estimators:HogSVM",
-              {"orientations": 9, "pixels_per_cell": 4, "cells_per_block": 2, "deskew": True, "pixel_weight": 0.5,
-               "n_components": 100, "C": 5.0, "calibration": "temperature"},
-              description="deskew, HOG (9 orientations, 4x4 cells) + pixels x0.5, PCA 100, RBF SVM, temperature-calibrated",
-              search_space={"C": [1.0, 3.0, 10.0, 30.0], "n_components": [50, 100, 150], "pixel_weight": [0.0, 0.5, 1.0]}),
-    ModelSpec("random-forest", "bench.estimators:RandomForest", {"n_estimators": 100, "deskew": True},
-              {"ci": {"n_estimators": 30}}, description="100 trees on deskewed pixels",
-              search_space={"n_estimators": [50, 100, 200, 400], "max_features": ["sqrt", "log2", 0.05, 0.1],
-                            "deskew": [True, False]}),
-    ModelSpec("knn", "bench.estimators:KNN",
-              {"n_neighbors": 6, "weights": "distance", "deskew": True, "blur": 0.5, "n_components": 50},
-              description="k=6, distance-weighted, deskewed pixels blurred (sigma 0.5) and projected on 50 PCA components",
-              search_space={"n_neighbors": [1, 3, 6, 8], "weights": ["uniform", "distance"], "blur": [0.0, 0.5, 1.0],
-                            "n_components": [30, 50, 60, 90], "deskew": [True, False]}),
-    ModelSpec("mlp", "bench.estimators:KerasClassifier", {"architecture": "mlp", **_KERAS}, _keras_profiles(_MLP_FULL),
-              description="dense 512-512 with dropout, trained with augmentation", search_space=_KERAS_SPACE),
-    ModelSpec("lenet5", "bench.estimators:KerasClassifier", {"architecture": "lenet5", **_KERAS},
-              _keras_profiles(_LENET5_FULL), description="LeNet-5: conv 6-16 (5x5), dense 120-84",
-              search_space=_KERAS_SPACE),
-    ModelSpec("cnn", "bench.estimators:KerasClassifier", {"architecture": "cnn", **_KERAS}, _keras_profiles(_CNN_FULL),
-              description="primary CNN: conv 32-32-64-64, batch norm, dropout, dense 256", search_space=_KERAS_SPACE),
-    ModelSpec("cnn-aug", "bench.estimators:KerasClassifier", {"architecture": "cnn", "augment": True, **_KERAS},
-              _keras_profiles(_CNN_AUG_FULL),
-              description="primary CNN with rotation/zoom/shift/shear augmentation", search_space=_KERAS_SPACE),
-    # Its members train exactly as cnn-aug (member 0 from the same seed), so in a run the first member is
-    # cnn-aug's own network, reused rather than trained twice, and the ensemble adds two more.
-    ModelSpec("ensemble", "bench.estimators:KerasClassifier", {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
-              # ci: one epoch per member (3 x 3 epochs took 136 s of each 4.8-minute ci run; CI must stay under 25 min)
-              {**_keras_profiles(_CNN_AUG_FULL), "ci": {**_KERAS_PROFILES["ci"], "epochs": 1}},
-              description="three primary CNNs trained as cnn-aug (seeds s, s+1000, s+2000; the first is cnn-aug's), "
-                          "probabilities averaged",
-              search_space=_KERAS_SPACE),
-]}
+MODELS = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            "hog-svm",
+            "bench.estimators:HogSVM",
+            {
+                "orientations": 9,
+                "pixels_per_cell": 4,
+                "cells_per_block": 2,
+                "deskew": True,
+                "pixel_weight": 0.5,
+                "n_components": 100,
+                "C": 5.0,
+                "calibration": "temperature",
+            },
+            description="deskew, HOG (9 orientations, 4x4 cells) + pixels x0.5, PCA 100, RBF SVM, temperature-calibrated",
+            search_space={"C": [1.0, 3.0, 10.0, 30.0], "n_components": [50, 100, 150], "pixel_weight": [0.0, 0.5, 1.0]},
+        ),
+        ModelSpec(
+            "random-forest",
+            "bench.estimators:RandomForest",
+            {"n_estimators": 100, "deskew": True},
+            {"ci": {"n_estimators": 30}},
+            description="100 trees on deskewed pixels",
+            search_space={
+                "n_estimators": [50, 100, 200, 400],
+                "max_features": ["sqrt", "log2", 0.05, 0.1],
+                "deskew": [True, False],
+            },
+        ),
+        ModelSpec(
+            "knn",
+            "bench.estimators:KNN",
+            {"n_neighbors": 6, "weights": "distance", "deskew": True, "blur": 0.5, "n_components": 50},
+            description="k=6, distance-weighted, deskewed pixels blurred (sigma 0.5) and projected on 50 PCA components",
+            search_space={
+                "n_neighbors": [1, 3, 6, 8],
+                "weights": ["uniform", "distance"],
+                "blur": [0.0, 0.5, 1.0],
+                "n_components": [30, 50, 60, 90],
+                "deskew": [True, False],
+            },
+        ),
+        ModelSpec(
+            "mlp",
+            "bench.estimators:KerasClassifier",
+            {"architecture": "mlp", **_KERAS},
+            _keras_profiles(_MLP_FULL),
+            description="dense 512-512 with dropout, trained with augmentation",
+            search_space=_KERAS_SPACE,
+        ),
+        ModelSpec(
+            "lenet5",
+            "bench.estimators:KerasClassifier",
+            {"architecture": "lenet5", **_KERAS},
+            _keras_profiles(_LENET5_FULL),
+            description="LeNet-5: conv 6-16 (5x5), dense 120-84",
+            search_space=_KERAS_SPACE,
+        ),
+        ModelSpec(
+            "cnn",
+            "bench.estimators:KerasClassifier",
+            {"architecture": "cnn", **_KERAS},
+            _keras_profiles(_CNN_FULL),
+            description="primary CNN: conv 32-32-64-64, batch norm, dropout, dense 256",
+            search_space=_KERAS_SPACE,
+        ),
+        ModelSpec(
+            "cnn-aug",
+            "bench.estimators:KerasClassifier",
+            {"architecture": "cnn", "augment": True, **_KERAS},
+            _keras_profiles(_CNN_AUG_FULL),
+            description="primary CNN with rotation/zoom/shift/shear augmentation",
+            search_space=_KERAS_SPACE,
+        ),
+        # Its members train exactly as cnn-aug (member 0 from the same seed), so in a run the first member is
+        # cnn-aug's own network, reused rather than trained twice, and the ensemble adds two more.
+        ModelSpec(
+            "ensemble",
+            "bench.estimators:KerasClassifier",
+            {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
+            # ci: one epoch per member (3 x 3 epochs took 136 s of each 4.8-minute ci run; CI must stay under 25 min)
+            {**_keras_profiles(_CNN_AUG_FULL), "ci": {**_KERAS_PROFILES["ci"], "epochs": 1}},
+            description="three primary CNNs trained as cnn-aug (seeds s, s+1000, s+2000; the first is cnn-aug's), "
+            "probabilities averaged",
+            search_space=_KERAS_SPACE,
+        ),
+    ]
+}
 
 
 def parse_model_names(text: str | None) -> list[str]:

@@ -91,8 +91,7 @@ def predictions_file(run_dir, row) -> Path | None:
     if not row.predictions_path:
         return None
     try:
-        return inside(row.predictions_path, [run_dir],
-                      f"{Path(run_dir) / RESULTS_NAME}: {row.name}'s predictions_path")
+        return inside(row.predictions_path, [run_dir], f"{Path(run_dir) / RESULTS_NAME}: {row.name}'s predictions_path")
     except UnsafePathError as e:
         raise ResultsError(str(e)) from None
 
@@ -101,7 +100,9 @@ def save_predictions(path: Path, y_true, proba) -> None:
     """Per-model predictions for error analysis; .npz of plain arrays (loaded without pickle)."""
     buf = io.BytesIO()
     np.savez_compressed(
-        buf, y_true=np.asarray(y_true, np.int64), y_pred=np.argmax(proba, axis=1).astype(np.int64),
+        buf,
+        y_true=np.asarray(y_true, np.int64),
+        y_pred=np.argmax(proba, axis=1).astype(np.int64),
         proba=np.asarray(proba, np.float32),
     )
     atomic_write_bytes(path, buf.getvalue())

@@ -21,12 +21,20 @@ from .executors import InProcess, run_jobs
 from .files import atomic_write_bytes
 from .jobs import DataSpec, Job, share_loaded
 from .registry import MODELS, PROFILES
-from .results import (RESULTS_NAME, load_predictions, model_run_path, now, predictions_file, read_results,
-                      save_predictions, save_test_set, write_results)
+from .results import (
+    RESULTS_NAME,
+    load_predictions,
+    model_run_path,
+    now,
+    predictions_file,
+    read_results,
+    save_predictions,
+    save_test_set,
+    write_results,
+)
 from .runtime_choice import PILOT_CALLS, fastest_runtime
 from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
 from .timing import PhaseClock
-
 
 TRAINED_NETWORKS = "networks"  # the models folder's subfolder where trained networks are kept for reuse
 
@@ -36,21 +44,33 @@ class RunError(ValueError):
 
 
 def new_run(splits: Splits, profile: str, seed: int, model_names: list[str], command: str, seeds: int = 1) -> Results:
-    return Results(Run(command=command, profile=profile, seed=seed, dataset=splits.describe(),
-                       environment=environment.describe(), started_at=now(),
-                       profile_settings=vars(PROFILES[profile]), seeds=seeds, models_requested=model_names))
+    return Results(
+        Run(
+            command=command,
+            profile=profile,
+            seed=seed,
+            dataset=splits.describe(),
+            environment=environment.describe(),
+            started_at=now(),
+            profile_settings=vars(PROFILES[profile]),
+            seeds=seeds,
+            models_requested=model_names,
+        )
+    )
 
 
 def check_resumable(results: Results, splits: Splits, profile: str, seed: int, path: Path) -> None:
     asked = {"profile": profile, "seed": seed, "dataset": {"name": splits.name, "fingerprint": splits.fingerprint}}
-    mismatches = [f"{what} was {old!r}, now {new!r}"
-                  for what, old, new in identity_differences(results.run.identity(), asked)]
+    mismatches = [
+        f"{what} was {old!r}, now {new!r}" for what, old, new in identity_differences(results.run.identity(), asked)
+    ]
     if mismatches:
         raise RunError(f"{path}: cannot resume, {'; '.join(mismatches)}")
 
 
-def measure(est, splits: Splits, latency_calls: int, threads: int | None = None,
-            clock: PhaseClock | None = None) -> tuple[dict, np.ndarray, dict]:
+def measure(
+    est, splits: Splits, latency_calls: int, threads: int | None = None, clock: PhaseClock | None = None
+) -> tuple[dict, np.ndarray, dict]:
     """Quality on the test split, then batch throughput, then single-image latency through the fastest
     runtime that gives the model's own digit on every test image (bench.runtime_choice). clock: where
     the seconds of each step are added (predict_test includes a network's conversion to LiteRT).
@@ -65,8 +85,13 @@ def measure(est, splits: Splits, latency_calls: int, threads: int | None = None,
     with clock("throughput"):
         measured.update(metrics.throughput(est.predict_proba, splits.x_test))
     with clock("runtime_choice"):
-        runtime = fastest_runtime(est.predict_proba, est.runtime_candidates(threads), splits.x_test,
-                                  proba.argmax(axis=1), min(PILOT_CALLS, latency_calls))
+        runtime = fastest_runtime(
+            est.predict_proba,
+            est.runtime_candidates(threads),
+            splits.x_test,
+            proba.argmax(axis=1),
+            min(PILOT_CALLS, latency_calls),
+        )
     with clock("latency"):
         measured.update(metrics.latency(runtime.predict, splits.x_test, calls=latency_calls))
     return measured, proba, runtime.record
@@ -94,23 +119,47 @@ def model_task(job: Job, splits: Splits) -> dict:
     per_class, confusion_matrix = measured.pop("per_class"), measured.pop("confusion_matrix")
     measured.pop("ece_bins")  # stated in the report's method line
     # `predict` and `serve` show which run a saved model came from and how it scored there
-    run_info = {"model": name, "results": str((Path(job.out_dir) / RESULTS_NAME).resolve()), "dataset": splits.name,
-                "data_fingerprint": splits.fingerprint, "profile": profile, "seed": seed, "n_train": est.n_train_,
-                "accuracy": measured["accuracy"], "finished_at": now()}
+    run_info = {
+        "model": name,
+        "results": str((Path(job.out_dir) / RESULTS_NAME).resolve()),
+        "dataset": splits.name,
+        "data_fingerprint": splits.fingerprint,
+        "profile": profile,
+        "seed": seed,
+        "n_train": est.n_train_,
+        "accuracy": measured["accuracy"],
+        "finished_at": now(),
+    }
     atomic_write_bytes(model_run_path(model_path), json.dumps(run_info, indent=1).encode())
     row = Row(
-        name=name, family=spec.family, status="ok", description=spec.description, seed=seed,
-        estimator=type(est).__name__, settings=est.get_params(), n_train=est.n_train_, n_test=int(len(splits.y_test)),
-        metrics={"train_seconds": train_seconds, **measured, "params": est.n_params(),
-                 "size_bytes": _size_on_disk(model_path), "reference_ms": reference["reference_ms"]},
-        reference_ms_repeats=reference["reference_ms_repeats"], per_class=per_class,
-        confusion_matrix=confusion_matrix, history=history,
+        name=name,
+        family=spec.family,
+        status="ok",
+        description=spec.description,
+        seed=seed,
+        estimator=type(est).__name__,
+        settings=est.get_params(),
+        n_train=est.n_train_,
+        n_test=int(len(splits.y_test)),
+        metrics={
+            "train_seconds": train_seconds,
+            **measured,
+            "params": est.n_params(),
+            "size_bytes": _size_on_disk(model_path),
+            "reference_ms": reference["reference_ms"],
+        },
+        reference_ms_repeats=reference["reference_ms_repeats"],
+        per_class=per_class,
+        confusion_matrix=confusion_matrix,
+        history=history,
         reliability=calibration.reliability_bins(splits.y_test, proba),
         # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
-        inference=inference, runtime=runtime,
-        time_breakdown=metrics.time_breakdown(train_seconds, history, est.forward_flops(),
-                                              clock.seconds),
-        model_path=str(model_path), predictions_path=f"predictions/{name}.npz", finished_at=now(),
+        inference=inference,
+        runtime=runtime,
+        time_breakdown=metrics.time_breakdown(train_seconds, history, est.forward_flops(), clock.seconds),
+        model_path=str(model_path),
+        predictions_path=f"predictions/{name}.npz",
+        finished_at=now(),
         settings_source=job.params,
     )
     return {"row": row.to_json(), "proba": proba.astype(np.float32)}
@@ -153,19 +202,34 @@ def run(model_names, *, profile="full", **options) -> Path:
         return _run(model_names, profile=profile, **options)
 
 
-def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds=None, out_dir,
-         models_dir="models", resume=False, download=True, command="", console=None, on_data=None,
-         params=None, executor=None, retries=0) -> Path:
+def _run(
+    model_names,
+    *,
+    profile,
+    dataset="mnist",
+    data_path=None,
+    seed=0,
+    seeds=None,
+    out_dir,
+    models_dir="models",
+    resume=False,
+    download=True,
+    command="",
+    console=None,
+    on_data=None,
+    params=None,
+    executor=None,
+    retries=0,
+) -> Path:
     """seeds > 1: every model is also trained with seed+1, ..., seed+seeds-1 on the same split; those runs
     go into the row's "seed_runs" (quality and training time), so the row's own metrics stay those of
     `seed`. seeds=None: 1, or on resume the number the run was started with (a resumed run finishes its
     further seeds too). params: {model: {"settings": {...}, "source": path}} replacing the registry's
     settings of those models (--params). executor: where the jobs run (bench.executors; default: one
     after another in this process); a job that raises is tried 1 + `retries` times."""
+    import statsmodels  # noqa: F401  (the intervals and tests need it: fail before training, not after)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    import statsmodels  # noqa: F401  (the intervals and tests need it: fail before training, not after)
 
     start = time.perf_counter()  # the session's wall time includes loading data
     console = console or Console()
@@ -179,8 +243,15 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
     if results_path.exists() and not resume:  # before reading any data: the answer does not depend on it
         raise RunError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
 
-    splits = load_dataset(dataset, seed=seed, val_fraction=prof.val_fraction, train_size=prof.train_size,
-                          test_size=prof.test_size, path=data_path, download=download)
+    splits = load_dataset(
+        dataset,
+        seed=seed,
+        val_fraction=prof.val_fraction,
+        train_size=prof.train_size,
+        test_size=prof.test_size,
+        path=data_path,
+        download=download,
+    )
     if on_data:
         on_data(splits)
 
@@ -200,9 +271,18 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
     share_loaded(data, splits)  # in-process jobs use these splits; workers load their own and check them
     job_threads = executor.threads_per_job(prof.threads)
     time_limit = executor.time_limit(prof.job_timeout)
-    session = {"started_at": now(), "command": command, "code": environment.code_version(), "models_run": [],
-               "execution": {**executor.describe(), "threads_per_job": job_threads, "retries": retries,
-                             "job_timeout": time_limit}}
+    session = {
+        "started_at": now(),
+        "command": command,
+        "code": environment.code_version(),
+        "models_run": [],
+        "execution": {
+            **executor.describe(),
+            "threads_per_job": job_threads,
+            "retries": retries,
+            "job_timeout": time_limit,
+        },
+    }
     results.run.sessions.append(session)
     for n in model_names:
         if results.is_ok(n):
@@ -212,13 +292,22 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as display, progress.showing(display):
-        matrix.bars = {kind: display.add_task(title, total=sum(j.kind == kind for j in jobs))
-                       for kind, title in (("model", "models"), ("seed", "further seeds"))
-                       if any(j.kind == kind for j in jobs)}
+        matrix.bars = {
+            kind: display.add_task(title, total=sum(j.kind == kind for j in jobs))
+            for kind, title in (("model", "models"), ("seed", "further seeds"))
+            if any(j.kind == kind for j in jobs)
+        }
         matrix.display = display
         matrix.models_left = sum(j.kind == "model" for j in jobs)
-        run_jobs(executor, jobs, matrix.finished, retries=retries, timeout=time_limit, on_retry=matrix.retrying,
-                 on_running=matrix.running)
+        run_jobs(
+            executor,
+            jobs,
+            matrix.finished,
+            retries=retries,
+            timeout=time_limit,
+            on_retry=matrix.retrying,
+            on_running=matrix.running,
+        )
     session.setdefault("first_seed_wall_seconds", time.perf_counter() - start)
     _close_session(results, session, start)
     write_results(results_path, results)
@@ -227,10 +316,18 @@ def _run(model_names, *, profile, dataset="mnist", data_path=None, seed=0, seeds
 
 def _jobs(results, model_names, profile, seed, seeds, data, threads, out_dir, models_dir, params) -> list[Job]:
     """Every job the run still needs: first each unmeasured model, then each unfinished further seed."""
-    common = {"profile": profile, "data": data, "threads": threads, "out_dir": str(out_dir.resolve()),
-              "models_dir": str(models_dir.resolve())}
-    jobs = [Job("model", "bench.runner:model_task", n, seed, params=params.get(n), **common)
-            for n in model_names if not results.is_ok(n)]
+    common = {
+        "profile": profile,
+        "data": data,
+        "threads": threads,
+        "out_dir": str(out_dir.resolve()),
+        "models_dir": str(models_dir.resolve()),
+    }
+    jobs = [
+        Job("model", "bench.runner:model_task", n, seed, params=params.get(n), **common)
+        for n in model_names
+        if not results.is_ok(n)
+    ]
     for s in range(seed + 1, seed + seeds):
         for n in model_names:
             done = n in results.models and any(r.seed == s and r.ok for r in results.models[n].seed_runs)
@@ -278,8 +375,9 @@ class _Matrix:
             results.significance = pairwise_significance(results, self.out_dir)
             write_results(self.results_path, results)
         except Exception as e:
-            self.console.print(f"[red]significance not updated ({type(e).__name__}: {esc(e)}); the report rebuilds "
-                               f"without it[/red]")
+            self.console.print(
+                f"[red]significance not updated ({type(e).__name__}: {esc(e)}); the report rebuilds without it[/red]"
+            )
 
     def _seed_finished(self, job, result, error):
         name, s = job.model, job.seed
@@ -289,7 +387,9 @@ class _Matrix:
         else:
             entry = SeedRun.from_json(result["seed_run"])
             entry.worker = result["worker"]
-            self.console.print(f"{name} seed {s}: accuracy {entry.accuracy:.4f}, trained in {entry.train_seconds:.1f} s")
+            self.console.print(
+                f"{name} seed {s}: accuracy {entry.accuracy:.4f}, trained in {entry.train_seconds:.1f} s"
+            )
         row = self.results.models.get(name)
         if row is None:  # its model is still running: the seed joins its row when that arrives
             self.early_seed_runs.setdefault(name, []).append(entry)
@@ -321,8 +421,10 @@ def _merge_seed_runs(old: list[SeedRun], new: list[SeedRun]) -> list[SeedRun]:
     return sorted([r for r in old if r.seed not in replaced] + new, key=lambda r: r.seed)
 
 
-MCNEMAR_METHOD = ("exact McNemar test (binomial, two-sided) on the test images where exactly one of the two "
-                  "models is right, Holm-corrected over all pairs")
+MCNEMAR_METHOD = (
+    "exact McNemar test (binomial, two-sided) on the test images where exactly one of the two "
+    "models is right, Holm-corrected over all pairs"
+)
 
 
 def pairwise_significance(results: Results, out_dir: Path) -> dict | None:
@@ -335,8 +437,12 @@ def pairwise_significance(results: Results, out_dir: Path) -> dict | None:
             y_true, predictions[row.name] = arrays["y_true"], arrays["y_pred"]
     if len(predictions) < 2:
         return None
-    return {"method": MCNEMAR_METHOD, "alpha": significance.ALPHA, "n_test": int(len(y_true)),
-            "pairs": significance.mcnemar_pairs(y_true, predictions)}
+    return {
+        "method": MCNEMAR_METHOD,
+        "alpha": significance.ALPHA,
+        "n_test": int(len(y_true)),
+        "pairs": significance.mcnemar_pairs(y_true, predictions),
+    }
 
 
 def _close_session(results, session, start):

@@ -27,12 +27,12 @@ class Runtime:
     record: dict  # what the row keeps: chosen runtime, agreement, candidates
 
 
-def fastest_runtime(native_predict, candidates: dict, X: np.ndarray, native_digits: np.ndarray,
-                    pilot_calls: int = PILOT_CALLS) -> Runtime:
+def fastest_runtime(
+    native_predict, candidates: dict, X: np.ndarray, native_digits: np.ndarray, pilot_calls: int = PILOT_CALLS
+) -> Runtime:
     """native_predict and candidates (name -> a function that makes the runtime's predict function) ->
     the fastest runtime predicting `native_digits` (N,) on every image of X (N, 28, 28)."""
-    tried = [{"runtime": NATIVE, "same_predictions": 1.0,
-              "pilot_p50_ms": _pilot(native_predict, X, pilot_calls)}]
+    tried = [{"runtime": NATIVE, "same_predictions": 1.0, "pilot_p50_ms": _pilot(native_predict, X, pilot_calls)}]
     usable = {NATIVE: native_predict}
     for name, make in candidates.items():
         entry = {"runtime": name}
@@ -57,4 +57,4 @@ def _pilot(predict, X, calls: int) -> float:
 
 
 def _batched(predict, X, batch_size: int = 1000) -> np.ndarray:
-    return np.concatenate([np.asarray(predict(X[i:i + batch_size])) for i in range(0, len(X), batch_size)])
+    return np.concatenate([np.asarray(predict(X[i : i + batch_size])) for i in range(0, len(X), batch_size)])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .registry import MODELS
 from .files import UnsafePathError, inside
+from .registry import MODELS
 from .results import RESULTS_NAME, ResultsError, load_predictions, load_test_set, predictions_file, read_results
 from .schema import Results, Row
 
@@ -29,8 +29,10 @@ def model_file(row: Row, run_dir, models_dir="models") -> Path:
     if row.name not in MODELS:
         raise SavedModelError(f"{row.model_path}: {row.name!r} is not a model this version of digit-bench knows")
     if not row.model_path:
-        raise SavedModelError(f"{Path(run_dir) / RESULTS_NAME}: records no saved {row.name} model "
-                              f"(rerun: python benchmark.py --models {row.name})")
+        raise SavedModelError(
+            f"{Path(run_dir) / RESULTS_NAME}: records no saved {row.name} model "
+            f"(rerun: python benchmark.py --models {row.name})"
+        )
     expected = f"{row.name}{MODELS[row.name].estimator_class.file_suffix}"
     where = f"{Path(run_dir) / RESULTS_NAME}: {row.name}'s model_path"
     if Path(row.model_path).name != expected:
@@ -45,7 +47,9 @@ def load_saved_model(row: Row, run_dir, models_dir="models"):
     """The fitted estimator a row's model_path holds (see `model_file`); SavedModelError naming the file otherwise."""
     path = model_file(row, run_dir, models_dir)
     if not path.is_file():
-        raise SavedModelError(f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})")
+        raise SavedModelError(
+            f"{path}: the saved {row.name} model is missing (rerun: python benchmark.py --models {row.name})"
+        )
     try:
         return MODELS[row.name].estimator_class.load(path)
     except Exception as e:  # a damaged file or a refused type: name the file, never a traceback
@@ -70,11 +74,15 @@ def check_same_model(est, row: Row, x, run_dir: Path) -> float:
         agreement = float((recorded["y_pred"] == y_pred).mean()) if len(recorded["y_pred"]) == len(y_pred) else 0.0
         clean = float((recorded["y_true"] == y_pred).mean())
         if agreement < SAME_MODEL_AGREEMENT:
-            raise SavedModelError(f"{row.model_path}: predicts {agreement:.2%} of the run's test images as the run recorded; "
-                                  "the file was overwritten by another run (use one --models-dir per run)")
+            raise SavedModelError(
+                f"{row.model_path}: predicts {agreement:.2%} of the run's test images as the run recorded; "
+                "the file was overwritten by another run (use one --models-dir per run)"
+            )
         return clean
-    raise SavedModelError(f"{predictions or 'predictions'}: missing; without the run's predictions the saved {row.name} model "
-                          "cannot be checked to be the one the run measured")
+    raise SavedModelError(
+        f"{predictions or 'predictions'}: missing; without the run's predictions the saved {row.name} model "
+        "cannot be checked to be the one the run measured"
+    )
 
 
 def open_run(run_dir, models=None, models_dir="models") -> tuple[Path, Results, list[Row]]:

@@ -53,32 +53,47 @@ class Metric:
         return max(values) if self.better == HIGHER else min(values)
 
 
-METRICS = {m.key: m for m in [
-    Metric("accuracy", "accuracy", "{:.2%}", better=HIGHER),
-    Metric("error_count", "errors", "{:,}", better=LOWER),
-    Metric("log_loss", "log-loss", "{:.4f}", better=LOWER),
-    Metric("precision_macro", "precision", "{:.4f}", better=HIGHER),
-    Metric("recall_macro", "recall", "{:.4f}", better=HIGHER),
-    Metric("f1_macro", "F1", "{:.4f}", better=HIGHER),
-    Metric("roc_auc_macro", "ROC-AUC", "{:.5f}", better=HIGHER),
-    Metric("accuracy_ci95_low", "95% CI low", "{:.2%}"),
-    Metric("accuracy_ci95_high", "95% CI high", "{:.2%}"),
-    Metric("ece", "ECE", "{:.4f}", better=LOWER),
-    Metric("brier", "Brier", "{:.4f}", better=LOWER),
-    Metric("train_seconds", "train s", "{:,.1f}", "s", LOWER),
-    Metric("throughput_img_s", "img/s", "{:,.0f}", "img/s", HIGHER),
-    Metric("latency_ms_p50", "p50 ms", "{:.3f}", "ms", LOWER),
-    Metric("latency_ms_p90", "p90 ms", "{:.3f}", "ms", LOWER),
-    Metric("latency_ms_p95", "p95 ms", "{:.3f}", "ms", LOWER),
-    Metric("latency_ms_mean", "mean ms", "{:.3f}", "ms", LOWER),
-    Metric("params", "params", "{:,}"),
-    Metric("size_bytes", "size MB", "{:.2f}", "bytes", LOWER, divisor=1e6),
-    Metric("reference_ms", "reference ms", "{:.1f}", "ms"),
-]}
+METRICS = {
+    m.key: m
+    for m in [
+        Metric("accuracy", "accuracy", "{:.2%}", better=HIGHER),
+        Metric("error_count", "errors", "{:,}", better=LOWER),
+        Metric("log_loss", "log-loss", "{:.4f}", better=LOWER),
+        Metric("precision_macro", "precision", "{:.4f}", better=HIGHER),
+        Metric("recall_macro", "recall", "{:.4f}", better=HIGHER),
+        Metric("f1_macro", "F1", "{:.4f}", better=HIGHER),
+        Metric("roc_auc_macro", "ROC-AUC", "{:.5f}", better=HIGHER),
+        Metric("accuracy_ci95_low", "95% CI low", "{:.2%}"),
+        Metric("accuracy_ci95_high", "95% CI high", "{:.2%}"),
+        Metric("ece", "ECE", "{:.4f}", better=LOWER),
+        Metric("brier", "Brier", "{:.4f}", better=LOWER),
+        Metric("train_seconds", "train s", "{:,.1f}", "s", LOWER),
+        Metric("throughput_img_s", "img/s", "{:,.0f}", "img/s", HIGHER),
+        Metric("latency_ms_p50", "p50 ms", "{:.3f}", "ms", LOWER),
+        Metric("latency_ms_p90", "p90 ms", "{:.3f}", "ms", LOWER),
+        Metric("latency_ms_p95", "p95 ms", "{:.3f}", "ms", LOWER),
+        Metric("latency_ms_mean", "mean ms", "{:.3f}", "ms", LOWER),
+        Metric("params", "params", "{:,}"),
+        Metric("size_bytes", "size MB", "{:.2f}", "bytes", LOWER, divisor=1e6),
+        Metric("reference_ms", "reference ms", "{:.1f}", "ms"),
+    ]
+}
 
 # The comparison table's metric columns, in order (terminal, reports and README alike).
-COMPARISON = ["accuracy", "log_loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc_macro",
-              "train_seconds", "throughput_img_s", "latency_ms_p50", "latency_ms_p95", "params", "size_bytes"]
+COMPARISON = [
+    "accuracy",
+    "log_loss",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "roc_auc_macro",
+    "train_seconds",
+    "throughput_img_s",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "params",
+    "size_bytes",
+]
 
 # What a further seed of a --seeds N run records (throughput and latency do not depend on the seed).
 SEED_METRICS = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count", "ece", "brier")
@@ -100,7 +115,6 @@ class SeedRun:
     error: str | None = None
     worker: dict | None = None  # where it ran: worker address, host, pid, thread counts (bench.jobs.where)
 
-
     @property
     def ok(self) -> bool:
         return self.status == OK
@@ -112,15 +126,27 @@ class SeedRun:
     def to_json(self) -> dict:
         if not self.ok:
             return {"seed": self.seed, "status": self.status, "error": self.error, "finished_at": self.finished_at}
-        out = {"seed": self.seed, "status": self.status, "train_seconds": self.train_seconds, **self.metrics,
-               "finished_at": self.finished_at}
+        out = {
+            "seed": self.seed,
+            "status": self.status,
+            "train_seconds": self.train_seconds,
+            **self.metrics,
+            "finished_at": self.finished_at,
+        }
         return {**out, "worker": self.worker} if self.worker else out
 
     @classmethod
     def from_json(cls, d: dict) -> SeedRun:
         metrics = {k: d[k] for k in SEED_METRICS if k in d}
-        return cls(d["seed"], d["status"], d.get("finished_at"), d.get("train_seconds"), metrics, d.get("error"),
-                   d.get("worker"))
+        return cls(
+            d["seed"],
+            d["status"],
+            d.get("finished_at"),
+            d.get("train_seconds"),
+            metrics,
+            d.get("error"),
+            d.get("worker"),
+        )
 
 
 @dataclass
@@ -179,10 +205,19 @@ class Row:
 
     def to_json(self) -> dict:
         if not self.ok:
-            return {"name": self.name, "family": self.family, "status": self.status, "error": self.error,
-                    "traceback": self.traceback, "finished_at": self.finished_at}
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _ROW_SPECIAL
-               and not (f.name in _ROW_OPTIONAL and getattr(self, f.name) is None)}
+            return {
+                "name": self.name,
+                "family": self.family,
+                "status": self.status,
+                "error": self.error,
+                "traceback": self.traceback,
+                "finished_at": self.finished_at,
+            }
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in _ROW_SPECIAL and not (f.name in _ROW_OPTIONAL and getattr(self, f.name) is None)
+        }
         out["finished_at"] = self.finished_at  # last, as the runner has always written it
         if self.seed_runs:
             out["seed_runs"] = [s.to_json() for s in self.seed_runs]
@@ -197,7 +232,15 @@ class Row:
 
 
 _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
-_ROW_OPTIONAL = {"reliability", "robustness", "settings_source", "variants", "worker", "runtime", "time_breakdown"}  # written only when measured, so schema 1 rows write back unchanged
+_ROW_OPTIONAL = {
+    "reliability",
+    "robustness",
+    "settings_source",
+    "variants",
+    "worker",
+    "runtime",
+    "time_breakdown",
+}  # written only when measured, so schema 1 rows write back unchanged
 
 
 @dataclass
@@ -218,8 +261,20 @@ class Run:
     total_wall_seconds: float = 0.0
 
     def to_json(self) -> dict:
-        keys = ("command", "profile", "profile_settings", "seed", "seeds", "models_requested", "dataset",
-                "environment", "started_at", "finished_at", "sessions", "total_wall_seconds")
+        keys = (
+            "command",
+            "profile",
+            "profile_settings",
+            "seed",
+            "seeds",
+            "models_requested",
+            "dataset",
+            "environment",
+            "started_at",
+            "finished_at",
+            "sessions",
+            "total_wall_seconds",
+        )
         return {k: getattr(self, k) for k in keys}
 
     @classmethod
@@ -229,15 +284,21 @@ class Run:
 
     def identity(self) -> dict:
         """What must match between runs compared or resumed: profile, seed, dataset name and fingerprint."""
-        return {"profile": self.profile, "seed": self.seed,
-                "dataset": {"name": self.dataset["name"], "fingerprint": self.dataset["fingerprint"]}}
+        return {
+            "profile": self.profile,
+            "seed": self.seed,
+            "dataset": {"name": self.dataset["name"], "fingerprint": self.dataset["fingerprint"]},
+        }
 
 
 def identity_differences(expected: dict, got: dict) -> list[tuple[str, object, object]]:
     """(what, expected, got) for each part of two run identities (Run.identity) that differs."""
-    pairs = [("profile", expected["profile"], got["profile"]), ("seed", expected["seed"], got["seed"]),
-             ("dataset", expected["dataset"]["name"], got["dataset"]["name"]),
-             ("data fingerprint", expected["dataset"]["fingerprint"], got["dataset"]["fingerprint"])]
+    pairs = [
+        ("profile", expected["profile"], got["profile"]),
+        ("seed", expected["seed"], got["seed"]),
+        ("dataset", expected["dataset"]["name"], got["dataset"]["name"]),
+        ("data fingerprint", expected["dataset"]["fingerprint"], got["dataset"]["fingerprint"]),
+    ]
     return [(what, old, new) for what, old, new in pairs if old != new]
 
 
@@ -266,7 +327,11 @@ class Results:
         return name in self.models and self.models[name].ok
 
     def to_json(self) -> dict:
-        out = {"schema": self.schema, "run": self.run.to_json(), "models": {n: r.to_json() for n, r in self.models.items()}}
+        out = {
+            "schema": self.schema,
+            "run": self.run.to_json(),
+            "models": {n: r.to_json() for n, r in self.models.items()},
+        }
         if self.significance is not None:
             out["significance"] = self.significance
         if self.curves:
@@ -278,5 +343,11 @@ class Results:
     @classmethod
     def from_json(cls, d: dict) -> Results:
         """d: a dict whose schema was checked; KeyError/TypeError when a required field is missing."""
-        return cls(Run.from_json(d["run"]), {n: Row.from_json(r) for n, r in d["models"].items()}, d["schema"],
-                   d.get("significance"), d.get("curves", []), d.get("tuning"))
+        return cls(
+            Run.from_json(d["run"]),
+            {n: Row.from_json(r) for n, r in d["models"].items()},
+            d["schema"],
+            d.get("significance"),
+            d.get("curves", []),
+            d.get("tuning"),
+        )

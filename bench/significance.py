@@ -76,8 +76,10 @@ def mcnemar_pairs(y_true, predictions: dict, alpha=ALPHA) -> list[dict]:
     for name, pred in predictions.items():
         pred = np.asarray(pred)
         if pred.shape != y_true.shape:
-            raise ValueError(f"predictions of {name!r} have shape {pred.shape}, y_true has {y_true.shape}: "
-                             "pass one predicted label per test image")
+            raise ValueError(
+                f"predictions of {name!r} have shape {pred.shape}, y_true has {y_true.shape}: "
+                "pass one predicted label per test image"
+            )
         correct[name] = pred == y_true
 
     pairs = []
@@ -87,8 +89,9 @@ def mcnemar_pairs(y_true, predictions: dict, alpha=ALPHA) -> list[dict]:
         both = int((correct[a] & correct[b]).sum())
         neither = len(y_true) - both - only_a - only_b
         p = mcnemar([[both, only_a], [only_b, neither]], exact=True).pvalue
-        pairs.append({"model_a": a, "model_b": b, "only_a_correct": only_a, "only_b_correct": only_b,
-                      "p_value": float(p)})
+        pairs.append(
+            {"model_a": a, "model_b": b, "only_a_correct": only_a, "only_b_correct": only_b, "p_value": float(p)}
+        )
     for pair, p_holm in zip(pairs, holm_adjusted([p["p_value"] for p in pairs])):
         pair["p_holm"] = float(p_holm)
         pair["significant"] = bool(p_holm < alpha)
@@ -161,8 +164,10 @@ def resolution_sentence(n, accuracy, confidence=0.95) -> str:
         return f"{setting}, no difference between two models is resolvable at {confidence:.0%} confidence."
     points = 100 * k / int(n)
     images = f"{k:,} image" + ("" if k == 1 else "s")
-    return (f"{setting}, differences below about {points:.2g} points ({images}) "
-            f"are within chance at {confidence:.0%} confidence.")
+    return (
+        f"{setting}, differences below about {points:.2g} points ({images}) "
+        f"are within chance at {confidence:.0%} confidence."
+    )
 
 
 def seed_interval(values, confidence=0.95) -> tuple[float, float | None, float | None]:

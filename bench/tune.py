@@ -60,8 +60,9 @@ class _TrialLog:
         self.tuning, self.save, self.on_trial = tuning, save, on_trial
         self.budget_seconds, self.start, self.ran = budget_seconds, time.perf_counter(), 0
         self.done = {_key(t["params"]) for t in tuning["trials"] if t["status"] == OK} if skip_done else set()
-        self.longest = max((t["fit_seconds"] + t["score_seconds"] for t in tuning["trials"] if t["status"] == OK),
-                           default=0.0)
+        self.longest = max(
+            (t["fit_seconds"] + t["score_seconds"] for t in tuning["trials"] if t["status"] == OK), default=0.0
+        )
 
     def before_trial(self) -> None:
         elapsed = time.perf_counter() - self.start
@@ -72,21 +73,39 @@ class _TrialLog:
         """The trial scikit-learn just scored: the last entry of its results so far."""
         failure = next((str(w.message) for w in caught if "fits failed" in str(w.message)), None)
         score = float(results["mean_test_score"][-1])
-        self.add({"params": results["params"][-1], "score": score if np.isfinite(score) else None,
-                   "fit_seconds": float(results["mean_fit_time"][-1]),
-                   "score_seconds": float(results["mean_score_time"][-1]),
-                   **{k: int(results[k][-1]) for k in ("iter", "n_resources") if k in results}}, failure)
+        self.add(
+            {
+                "params": results["params"][-1],
+                "score": score if np.isfinite(score) else None,
+                "fit_seconds": float(results["mean_fit_time"][-1]),
+                "score_seconds": float(results["mean_score_time"][-1]),
+                **{k: int(results[k][-1]) for k in ("iter", "n_resources") if k in results},
+            },
+            failure,
+        )
 
     def record_failure(self, params: dict, extra: dict | None, message: str, seconds: float) -> None:
         """A trial whose fit raised: scikit-learn raises instead of scoring when all of a call's fits fail."""
-        self.add({"params": params, "score": None, "fit_seconds": seconds, "score_seconds": 0.0,
-                   **{k: int(v[0]) for k, v in (extra or {}).items()}}, message)
+        self.add(
+            {
+                "params": params,
+                "score": None,
+                "fit_seconds": seconds,
+                "score_seconds": 0.0,
+                **{k: int(v[0]) for k, v in (extra or {}).items()},
+            },
+            message,
+        )
 
     def add(self, trial: dict, failure: str | None) -> None:
         """One finished trial: params, score (None: failed), fit_seconds, score_seconds; failure: why it failed."""
-        trial = {"trial": len(self.tuning["trials"]) + 1, **trial,
-                 "params": {k: _plain(v) for k, v in trial["params"].items()},
-                 "status": OK if failure is None and trial["score"] is not None else "failed", "finished_at": now()}
+        trial = {
+            "trial": len(self.tuning["trials"]) + 1,
+            **trial,
+            "params": {k: _plain(v) for k, v in trial["params"].items()},
+            "status": OK if failure is None and trial["score"] is not None else "failed",
+            "finished_at": now(),
+        }
         if trial["status"] != OK:
             # the summary scikit-learn writes ends with the exception's own line
             lines = [line for line in (failure or "scored NaN").strip().splitlines() if line.strip()]
@@ -120,7 +139,7 @@ class _TrialByTrial:
                 if _key(params) in self.trial_log.done:
                     continue
                 self.trial_log.before_trial()
-                extra = {k: v[i:i + 1] for k, v in more_results.items()} if more_results else None
+                extra = {k: v[i : i + 1] for k, v in more_results.items()} if more_results else None
                 started = time.perf_counter()
                 try:
                     with warnings.catch_warnings(record=True) as caught:
@@ -155,8 +174,16 @@ def make_search(search: str, estimator, space: dict, cv, n_iter: int, seed: int)
         return cls(estimator, space, **common)
     if search == "random":
         return cls(estimator, space, n_iter=n_iter, random_state=seed, **common)
-    return cls(estimator, space, n_candidates=n_iter, factor=HALVING_FACTOR, min_resources="exhaust",
-               random_state=seed, return_train_score=False, **common)
+    return cls(
+        estimator,
+        space,
+        n_candidates=n_iter,
+        factor=HALVING_FACTOR,
+        min_resources="exhaust",
+        random_state=seed,
+        return_train_score=False,
+        **common,
+    )
 
 
 def best_trial(tuning: dict) -> dict | None:
@@ -189,15 +216,29 @@ def candidates(search: str, space: dict, n_iter: int, seed: int) -> list[dict]:
     return [{k: _plain(v) for k, v in p.items()} for p in found]
 
 
-def _trials_as_jobs(executor, retries, on_retry, log: _TrialLog, model, profile, seed, search, space, n_iter,
-                    data: DataSpec, time_limit: float | None) -> None:
+def _trials_as_jobs(
+    executor,
+    retries,
+    on_retry,
+    log: _TrialLog,
+    model,
+    profile,
+    seed,
+    search,
+    space,
+    n_iter,
+    data: DataSpec,
+    time_limit: float | None,
+) -> None:
     """A grid or random search's trials as jobs on `executor`, each recorded the moment it returns."""
     todo = [p for p in candidates(search, space, n_iter, seed) if _key(p) not in log.done]
     if not todo:
         raise _NothingLeft
     threads = executor.threads_per_job(PROFILES[profile].threads)
-    jobs = [Job("trial", "bench.tune:trial_task", model, seed, profile, data, threads, index=i, options={"params": p})
-            for i, p in enumerate(todo, 1)]
+    jobs = [
+        Job("trial", "bench.tune:trial_task", model, seed, profile, data, threads, index=i, options={"params": p})
+        for i, p in enumerate(todo, 1)
+    ]
 
     def finished(job, result, error, trace):
         params = job.options["params"]
@@ -210,9 +251,27 @@ def _trials_as_jobs(executor, retries, on_retry, log: _TrialLog, model, profile,
     run_jobs(executor, jobs, finished, retries=retries, timeout=time_limit, on_retry=on_retry)
 
 
-def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, space_path=None, profile="full",
-             seed=0, out_dir, dataset="mnist", data_path=None, download=True, resume=False, command="",
-             on_trial=None, on_data=None, executor=None, retries=0, on_retry=None) -> Path:
+def run_tune(
+    model: str,
+    *,
+    search="random",
+    n_iter=10,
+    budget_minutes=None,
+    space_path=None,
+    profile="full",
+    seed=0,
+    out_dir,
+    dataset="mnist",
+    data_path=None,
+    download=True,
+    resume=False,
+    command="",
+    on_trial=None,
+    on_data=None,
+    executor=None,
+    retries=0,
+    on_retry=None,
+) -> Path:
     """Search `model`'s settings; every trial lands in out_dir/results.json as it ends. Returns that path.
 
     executor: None runs scikit-learn's search in this process; an executor (bench.executors) runs a grid or
@@ -230,11 +289,15 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
     if budget_minutes is not None and not budget_minutes > 0:
         raise TuneError(f"--budget: must be more than 0 minutes, got {budget_minutes:g}")
     if executor is not None and search == "halving":
-        raise TuneError("--search halving runs in this process only (each round waits for the whole previous one); "
-                        "use --search grid or random with --workers or --scheduler")
+        raise TuneError(
+            "--search halving runs in this process only (each round waits for the whole previous one); "
+            "use --search grid or random with --workers or --scheduler"
+        )
     if resume and search == "halving":
-        raise TuneError("--resume: a halving search cannot be resumed (each round ranks the candidates it ran "
-                        "itself); run it again without --resume, or resume a grid or random search")
+        raise TuneError(
+            "--resume: a halving search cannot be resumed (each round ranks the candidates it ran "
+            "itself); run it again without --resume, or resume a grid or random search"
+        )
     raw_space = read_space_file(space_path) if space_path else MODELS[model].search_space
     source = str(space_path) if space_path else f"the registry's search space of {model}"
     space = parse_space(raw_space, model, source, search)
@@ -246,33 +309,62 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
     if out_dir.exists() and not out_dir.is_dir():
         raise TuneError(f"{out_dir}: is a file, not a folder (--out names the folder the search goes into)")
     prof = PROFILES[profile]
-    splits = load_dataset(dataset, seed=seed, val_fraction=prof.val_fraction, train_size=prof.train_size,
-                          test_size=prof.test_size, path=data_path, download=download)
+    splits = load_dataset(
+        dataset,
+        seed=seed,
+        val_fraction=prof.val_fraction,
+        train_size=prof.train_size,
+        test_size=prof.test_size,
+        path=data_path,
+        download=download,
+    )
     if on_data:
         on_data(splits)
     settings = {"model": model, "search": search, "space": raw_space, "n_iter": n_iter if search != "grid" else None}
     if results_path.exists():
         if not resume:
-            raise TuneError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
+            raise TuneError(
+                f"{results_path}: already holds results; pass --resume to continue it or pick another --out"
+            )
         results = read_results(results_path)
         tuning = results.tuning
         if tuning is None:
             raise TuneError(f"{results_path}: holds no search; pick another --out")
         if {k: tuning.get(k) for k in settings} != settings or results.run.profile != profile:
-            raise TuneError(f"{results_path}: holds a search of other settings ({tuning['model']}, {tuning['search']}, "
-                            f"profile {results.run.profile}); resume it with the same --model, --search, --n-iter, "
-                            "--space and --profile")
+            raise TuneError(
+                f"{results_path}: holds a search of other settings ({tuning['model']}, {tuning['search']}, "
+                f"profile {results.run.profile}); resume it with the same --model, --search, --n-iter, "
+                "--space and --profile"
+            )
         if results.run.dataset["fingerprint"] != splits.fingerprint or results.run.seed != seed:
             raise TuneError(f"{results_path}: cannot resume, it was made with another dataset or seed")
     else:
-        results = Results(Run(command=command, profile=profile, seed=seed, dataset=splits.describe(),
-                              environment=environment.describe(), started_at=now(),
-                              profile_settings=vars(prof), models_requested=[model]))
-        tuning = results.tuning = {**settings, "scoring": "accuracy on the validation split", "trials": [],
-                                   "best": None}
+        results = Results(
+            Run(
+                command=command,
+                profile=profile,
+                seed=seed,
+                dataset=splits.describe(),
+                environment=environment.describe(),
+                started_at=now(),
+                profile_settings=vars(prof),
+                models_requested=[model],
+            )
+        )
+        tuning = results.tuning = {
+            **settings,
+            "scoring": "accuracy on the validation split",
+            "trials": [],
+            "best": None,
+        }
     results.schema = SCHEMA
-    session = {"started_at": now(), "command": command, "budget_minutes": budget_minutes, "stopped_by": None,
-               "code": environment.code_version()}
+    session = {
+        "started_at": now(),
+        "command": command,
+        "budget_minutes": budget_minutes,
+        "stopped_by": None,
+        "code": environment.code_version(),
+    }
     results.run.sessions.append(session)
     start = last = time.perf_counter()
 
@@ -290,8 +382,13 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
     cv = PredefinedSplit(np.r_[np.full(len(splits.y_train), -1), np.zeros(len(splits.y_val), dtype=int)])
     estimator = MODELS[model].build(profile, seed)
     searcher = make_search(search, estimator, space, cv, n_iter, seed)
-    searcher.trial_log = _TrialLog(tuning, save, None if budget_minutes is None else 60 * budget_minutes,
-                                   on_trial or (lambda t: None), skip_done=resume)
+    searcher.trial_log = _TrialLog(
+        tuning,
+        save,
+        None if budget_minutes is None else 60 * budget_minutes,
+        on_trial or (lambda t: None),
+        skip_done=resume,
+    )
     save()
     time_limit = (executor or InProcess()).time_limit(prof.job_timeout)
     session["execution"] = {**(executor or InProcess()).describe(), "job_timeout": time_limit}
@@ -302,8 +399,20 @@ def run_tune(model: str, *, search="random", n_iter=10, budget_minutes=None, spa
             else:
                 data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
                 share_loaded(data, splits)
-                _trials_as_jobs(executor, retries, on_retry, searcher.trial_log, model, profile, seed, search, space,
-                                n_iter, data, time_limit)
+                _trials_as_jobs(
+                    executor,
+                    retries,
+                    on_retry,
+                    searcher.trial_log,
+                    model,
+                    profile,
+                    seed,
+                    search,
+                    space,
+                    n_iter,
+                    data,
+                    time_limit,
+                )
             session["stopped_by"] = "finished"
         except _BudgetSpent:
             session["stopped_by"] = "budget"
@@ -319,27 +428,42 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="benchmark.py tune",
         description="Search one model's settings on the validation split (never the test split) with "
-                    "scikit-learn's GridSearchCV, RandomizedSearchCV or HalvingRandomSearchCV; every trial is "
-                    "written as it ends. Then train with the best: python benchmark.py --models NAME --params "
-                    "OUT/results.json",
+        "scikit-learn's GridSearchCV, RandomizedSearchCV or HalvingRandomSearchCV; every trial is "
+        "written as it ends. Then train with the best: python benchmark.py --models NAME --params "
+        "OUT/results.json",
         epilog="search space: each model declares one in the registry (see --help of the main command for the "
-               "models); --space FILE replaces it with a JSON object such as "
-               '{"C": [1, 10, 100], "gamma": {"loguniform": [0.001, 0.1]}}. '
-               "exit codes: 0 searched (or stopped by the budget); 1 every trial failed; 2 bad input; "
-               "130 interrupted (finished trials are kept; --resume skips them).")
+        "models); --space FILE replaces it with a JSON object such as "
+        '{"C": [1, 10, 100], "gamma": {"loguniform": [0.001, 0.1]}}. '
+        "exit codes: 0 searched (or stopped by the budget); 1 every trial failed; 2 bad input; "
+        "130 interrupted (finished trials are kept; --resume skips them).",
+    )
     p.add_argument("--model", required=True, help=f"the model to tune: {', '.join(MODELS)}")
-    p.add_argument("--search", choices=SEARCHES, default="random",
-                   help="grid: every combination; random: --n-iter samples; halving: --n-iter candidates, each "
-                        f"round keeping the best 1/{HALVING_FACTOR} on {HALVING_FACTOR}x the images (default: random)")
+    p.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default="random",
+        help="grid: every combination; random: --n-iter samples; halving: --n-iter candidates, each "
+        f"round keeping the best 1/{HALVING_FACTOR} on {HALVING_FACTOR}x the images (default: random)",
+    )
     p.add_argument("--n-iter", type=int, default=10, help="candidates of a random or halving search (default: 10)")
-    p.add_argument("--budget", type=float, metavar="MINUTES",
-                   help="stop before a trial that would end after this many minutes of this session (judged by "
-                        "the longest trial so far; the first trial always runs)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        metavar="MINUTES",
+        help="stop before a trial that would end after this many minutes of this session (judged by "
+        "the longest trial so far; the first trial always runs)",
+    )
     p.add_argument("--space", metavar="FILE", help="a JSON search space instead of the registry's")
-    p.add_argument("--profile", choices=list(PROFILES), default="quick",
-                   help="the data and training of every trial (default: quick, 9,000 train / 1,000 validation)")
+    p.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="quick",
+        help="the data and training of every trial (default: quick, 9,000 train / 1,000 validation)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the sampling and the training (default: 0)")
-    p.add_argument("--out", metavar="DIR", help="where results.json and the report go (default: reports/<time>-tune-<model>/)")
+    p.add_argument(
+        "--out", metavar="DIR", help="where results.json and the report go (default: reports/<time>-tune-<model>/)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the search in --out; finished trials are skipped")
     p.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist")
     p.add_argument("--data", metavar="PATH", help="data location as for the main command (default: $MNIST_PATH)")
@@ -369,53 +493,80 @@ def main(argv) -> int:
     command = command_line("tune", *argv)
 
     def announce(splits):
-        console.print(f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)}: trials fit on {len(splits.y_train):,} "
-                      f"images and are scored on {len(splits.y_val):,} validation images (the test split is not used)")
+        console.print(
+            f"dataset [bold]{esc(splits.name)}[/bold] from {esc(splits.source)}: trials fit on {len(splits.y_train):,} "
+            f"images and are scored on {len(splits.y_val):,} validation images (the test split is not used)"
+        )
         if splits.is_sample:
             console.print(f"[bold yellow]{esc(splits.note)}[/bold yellow]")
 
     def show(t):
         where = f" (round {t['iter'] + 1}, {t['n_resources']:,} images)" if "iter" in t else ""
         if t["status"] == OK:
-            console.print(f"trial {t['trial']}{where}: {esc(_params_text(t['params']))} -> validation accuracy "
-                          f"{t['score']:.4f} (fit {t['fit_seconds']:.1f} s)")
+            console.print(
+                f"trial {t['trial']}{where}: {esc(_params_text(t['params']))} -> validation accuracy "
+                f"{t['score']:.4f} (fit {t['fit_seconds']:.1f} s)"
+            )
         else:
-            console.print(f"[red]trial {t['trial']}{where}: {esc(_params_text(t['params']))} failed: "
-                          f"{esc(t.get('error'))}[/red]")
+            console.print(
+                f"[red]trial {t['trial']}{where}: {esc(_params_text(t['params']))} failed: {esc(t.get('error'))}[/red]"
+            )
 
     def retrying(job, error, attempt):
-        console.print(f"[yellow]trial {esc(_params_text(job.options['params']))} failed on attempt {attempt} ({esc(error)}); "
-                      "trying again[/yellow]")
+        console.print(
+            f"[yellow]trial {esc(_params_text(job.options['params']))} failed on attempt {attempt} ({esc(error)}); "
+            "trying again[/yellow]"
+        )
 
     try:
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
-            results_path = run_tune(args.model, search=args.search, n_iter=args.n_iter, budget_minutes=args.budget,
-                                    space_path=args.space, profile=args.profile, seed=args.seed, out_dir=out_dir,
-                                    dataset=args.dataset, data_path=args.data, download=not args.offline,
-                                    resume=args.resume, command=command, on_trial=show, on_data=announce,
-                                    executor=None if isinstance(executor, InProcess) else executor,
-                                    retries=executor.retries, on_retry=retrying)
+            results_path = run_tune(
+                args.model,
+                search=args.search,
+                n_iter=args.n_iter,
+                budget_minutes=args.budget,
+                space_path=args.space,
+                profile=args.profile,
+                seed=args.seed,
+                out_dir=out_dir,
+                dataset=args.dataset,
+                data_path=args.data,
+                download=not args.offline,
+                resume=args.resume,
+                command=command,
+                on_trial=show,
+                on_data=announce,
+                executor=None if isinstance(executor, InProcess) else executor,
+                retries=executor.retries,
+                on_retry=retrying,
+            )
     except (TuneError, DataError, ResultsError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(f"\n[yellow]interrupted: finished trials are kept in {esc(out_dir / RESULTS_NAME)}; continue with "
-                      f"the same command and --resume --out {esc(out_dir)}[/yellow]")
+        console.print(
+            f"\n[yellow]interrupted: finished trials are kept in {esc(out_dir / RESULTS_NAME)}; continue with "
+            f"the same command and --resume --out {esc(out_dir)}[/yellow]"
+        )
         return EXIT_INTERRUPTED
     results = read_results(results_path)
     tuning = results.tuning
     console.print(trials_table(tuning))
     session = results.run.sessions[-1]
-    console.print(f"{len(tuning['trials'])} trial(s) in {session['wall_seconds']:.0f} s this session"
-                  + (" (stopped by the budget)" if session["stopped_by"] == "budget" else "")
-                  + f"; results: {esc(results_path)}")
+    console.print(
+        f"{len(tuning['trials'])} trial(s) in {session['wall_seconds']:.0f} s this session"
+        + (" (stopped by the budget)" if session["stopped_by"] == "budget" else "")
+        + f"; results: {esc(results_path)}"
+    )
     from .report.cli import write_reports
 
     write_reports(console, results_path)
     if tuning["best"] is None:
         return fail(console, f"no trial succeeded (details in {results_path})", EXIT_FAILED)
-    console.print(f"best: {esc(_params_text(tuning['best']['params']))} (validation accuracy "
-                  f"{tuning['best']['score']:.4f}); train with it: python benchmark.py --models {esc(args.model)} "
-                  f"--params {esc(results_path)}")
+    console.print(
+        f"best: {esc(_params_text(tuning['best']['params']))} (validation accuracy "
+        f"{tuning['best']['score']:.4f}); train with it: python benchmark.py --models {esc(args.model)} "
+        f"--params {esc(results_path)}"
+    )
     return 0
 
 
@@ -426,11 +577,17 @@ def trials_table(tuning: dict, limit: int = 15):
     from .console import esc
 
     names = list(tuning["space"])
-    table = Table(title=f"{esc(tuning['model'])}: {esc(tuning['search'])} search, validation accuracy (best {limit} trials)")
+    table = Table(
+        title=f"{esc(tuning['model'])}: {esc(tuning['search'])} search, validation accuracy (best {limit} trials)"
+    )
     for column in ["trial", *names, "accuracy", "fit s"]:
         table.add_column(column, justify="left" if column in names else "right")
     trials = sorted(tuning["trials"], key=lambda t: -(t["score"] if t["score"] is not None else -1))[:limit]
     for t in trials:
-        table.add_row(str(t["trial"]), *[esc(t["params"].get(n, "")) for n in names],
-                      f"{t['score']:.4f}" if t["score"] is not None else "[red]failed[/red]", f"{t['fit_seconds']:.1f}")
+        table.add_row(
+            str(t["trial"]),
+            *[esc(t["params"].get(n, "")) for n in names],
+            f"{t['score']:.4f}" if t["score"] is not None else "[red]failed[/red]",
+            f"{t['fit_seconds']:.1f}",
+        )
     return table

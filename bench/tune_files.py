@@ -27,8 +27,7 @@ def parse_space(space, model: str, source: str, search: str) -> dict:
     from scipy import stats
 
     if not isinstance(space, dict) or not space:
-        raise TuneError(f"{source}: the search space is empty; give at least one parameter, e.g. "
-                        '{"C": [1, 10]}')
+        raise TuneError(f'{source}: the search space is empty; give at least one parameter, e.g. {{"C": [1, 10]}}')
     params = MODELS[model].estimator_class().get_params()
     parsed = {}
     for name, values in space.items():
@@ -41,17 +40,25 @@ def parse_space(space, model: str, source: str, search: str) -> dict:
             continue
         kind = next(iter(values)) if isinstance(values, dict) and len(values) == 1 else None
         bounds = values.get(kind) if kind else None
-        if kind not in DISTRIBUTIONS or not (isinstance(bounds, list) and len(bounds) == 2
-                                             and all(isinstance(b, (int, float)) for b in bounds)):
-            raise TuneError(f"{source}: {name} must be a list of values or one of "
-                            f"{{\"{'|'.join(DISTRIBUTIONS)}\": [low, high]}}, got {json.dumps(values)}")
+        if kind not in DISTRIBUTIONS or not (
+            isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)
+        ):
+            raise TuneError(
+                f"{source}: {name} must be a list of values or one of "
+                f'{{"{"|".join(DISTRIBUTIONS)}": [low, high]}}, got {json.dumps(values)}'
+            )
         low, high = bounds
         if not low < high or (kind == "loguniform" and low <= 0):
-            raise TuneError(f"{source}: {name}: {kind} needs 0 < low < high" if kind == "loguniform"
-                            else f"{source}: {name}: {kind} needs low < high, got {bounds}")
+            raise TuneError(
+                f"{source}: {name}: {kind} needs 0 < low < high"
+                if kind == "loguniform"
+                else f"{source}: {name}: {kind} needs low < high, got {bounds}"
+            )
         if search == "grid":
-            raise TuneError(f"{source}: a grid search needs a list of values for {name}, not a {kind} distribution "
-                            "(use --search random or halving)")
+            raise TuneError(
+                f"{source}: a grid search needs a list of values for {name}, not a {kind} distribution "
+                "(use --search random or halving)"
+            )
         if kind == "loguniform":
             parsed[name] = stats.loguniform(low, high)
         elif kind == "uniform":
@@ -105,6 +112,8 @@ def read_params_file(path) -> dict[str, dict]:
             raise TuneError(f"--params: {path}: the settings of {model} must be a JSON object")
         known = MODELS[model].estimator_class().get_params()
         if unknown := sorted(set(params) - set(known)):
-            raise TuneError(f"--params: {path}: {model} has no parameter {', '.join(map(repr, unknown))} "
-                            f"(it has: {', '.join(sorted(known))})")
+            raise TuneError(
+                f"--params: {path}: {model} has no parameter {', '.join(map(repr, unknown))} "
+                f"(it has: {', '.join(sorted(known))})"
+            )
     return data

@@ -16,7 +16,7 @@ def _paste(digit: np.ndarray, rng, canvas=(360, 480), scale_range=(6, 10)) -> tu
     y = int(rng.integers(0, h - big.shape[0]))
     x = int(rng.integers(0, w - big.shape[1]))
     out = np.zeros(canvas, np.float32)
-    out[y:y + big.shape[0], x:x + big.shape[1]] = big
+    out[y : y + big.shape[0], x : x + big.shape[1]] = big
     return out, (y, x, big.shape)
 
 
@@ -78,7 +78,7 @@ def ruled_line(digit, rng):
     lines = np.zeros_like(grey)
     through = y + int(rng.uniform(0.3, 0.7) * shape[0])
     for row in range(through % 40, grey.shape[0], 40):
-        lines[row:row + 2] = 0.45
+        lines[row : row + 2] = 0.45
     grey = grey - lines
     grey = np.minimum(grey, 0.95 - 0.85 * ink)
     return _png(_u8(grey))

@@ -119,8 +119,10 @@ def test_brier_by_hand():
     assert brier_score(y, p) == pytest.approx((0.009 + 2) / 2)
 
 
-@pytest.mark.skipif(tuple(int(x) for x in sklearn.__version__.split(".")[:2]) < (1, 7),
-                    reason="multi-class brier_score_loss arrived in scikit-learn 1.7")
+@pytest.mark.skipif(
+    tuple(int(x) for x in sklearn.__version__.split(".")[:2]) < (1, 7),
+    reason="multi-class brier_score_loss arrived in scikit-learn 1.7",
+)
 def test_brier_agrees_with_sklearn_multiclass():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 200)
@@ -137,16 +139,19 @@ def test_calibration_row_keys():
     assert type(row["ece"]) is float and type(row["brier"]) is float
 
 
-@pytest.mark.parametrize("y, p, message", [
-    (np.arange(3), np.full((4, 10), 0.1), "3 labels but proba has 4 rows"),
-    (np.arange(4), np.full((4, 9), 1 / 9), r"shape \(N, 10\)"),
-    (np.arange(10), np.full(10, 0.1), r"shape \(N, 10\)"),
-    (np.arange(4)[:, None], np.full((4, 10), 0.1), r"shape \(N,\)"),
-    (np.array([0, 10]), np.full((2, 10), 0.1), "digits 0-9"),
-    (np.array([0.0, 1.0]), np.full((2, 10), 0.1), "digits 0-9"),
-    (np.arange(2), np.full((2, 10), 0.5), "row 0 sums to 5"),
-    (np.arange(0), np.zeros((0, 10)), "no images"),
-])
+@pytest.mark.parametrize(
+    "y, p, message",
+    [
+        (np.arange(3), np.full((4, 10), 0.1), "3 labels but proba has 4 rows"),
+        (np.arange(4), np.full((4, 9), 1 / 9), r"shape \(N, 10\)"),
+        (np.arange(10), np.full(10, 0.1), r"shape \(N, 10\)"),
+        (np.arange(4)[:, None], np.full((4, 10), 0.1), r"shape \(N,\)"),
+        (np.array([0, 10]), np.full((2, 10), 0.1), "digits 0-9"),
+        (np.array([0.0, 1.0]), np.full((2, 10), 0.1), "digits 0-9"),
+        (np.arange(2), np.full((2, 10), 0.5), "row 0 sums to 5"),
+        (np.arange(0), np.zeros((0, 10)), "no images"),
+    ],
+)
 def test_bad_inputs_raise(y, p, message):
     for fn in (expected_calibration_error, brier_score, reliability_bins, calibration.calibration):
         with pytest.raises(ValueError, match=message):

@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from conftest import DATA_ARGS, ROOT, bench
 
 from bench.registry import MODELS
-
-from conftest import DATA_ARGS, ROOT, bench
 
 
 def test_ci_profile_runs_all_eight_models(ci_run):
@@ -24,8 +23,17 @@ def test_ci_profile_runs_all_eight_models(ci_run):
         assert row["status"] == "ok", row.get("error")
         m = row["metrics"]
         assert 0.5 < m["accuracy"] <= 1.0, (name, m["accuracy"])  # ci profile: well above chance
-        for key in ("log_loss", "f1_macro", "roc_auc_macro", "train_seconds", "throughput_img_s",
-                    "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "size_bytes"):
+        for key in (
+            "log_loss",
+            "f1_macro",
+            "roc_auc_macro",
+            "train_seconds",
+            "throughput_img_s",
+            "latency_ms_p50",
+            "latency_ms_p90",
+            "latency_ms_p95",
+            "size_bytes",
+        ):
             assert m[key] is not None and m[key] >= 0, (name, key)
         assert len(row["per_class"]["f1"]) == 10 and np.array(row["confusion_matrix"]).shape == (10, 10)
         assert Path(row["model_path"]).is_file()
@@ -80,8 +88,19 @@ def test_sample_data_is_labelled_loudly(ci_run):
 
 def test_resume_after_kill_keeps_finished_models(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "benchmark.py", "--profile", "ci", "--models", "knn,random-forest,mlp",
-           "--out", str(out), "--models-dir", str(out / "models"), *DATA_ARGS]
+    cmd = [
+        sys.executable,
+        "benchmark.py",
+        "--profile",
+        "ci",
+        "--models",
+        "knn,random-forest,mlp",
+        "--out",
+        str(out),
+        "--models-dir",
+        str(out / "models"),
+        *DATA_ARGS,
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results_path = out / "results.json"
     deadline = time.time() + 300
@@ -139,7 +158,10 @@ def test_seeds_add_spread_and_resume_adds_only_new_seeds(tmp_path):
     assert after["models"]["random-forest"]["seed_runs"][:1] == forest["seed_runs"]
     assert "(3 seeds)" in more.stdout
     again = bench("--profile", "ci", "--models", "random-forest,knn", "--resume", out=out)  # N is the run's own
-    assert again.returncode == 0 and json.loads((out / "results.json").read_text())["run"]["sessions"][-1]["models_run"] == []
+    assert (
+        again.returncode == 0
+        and json.loads((out / "results.json").read_text())["run"]["sessions"][-1]["models_run"] == []
+    )
     assert "(3 seeds)" in again.stdout
 
 
@@ -158,7 +180,17 @@ def test_unknown_model_is_one_line_exit_2():
 def test_help_explains_every_option():
     proc = bench("--help")
     assert proc.returncode == 0
-    for option in ("--models", "--profile", "--out", "--seed", "--seeds", "--dataset", "--data", "--resume", "--models-dir"):
+    for option in (
+        "--models",
+        "--profile",
+        "--out",
+        "--seed",
+        "--seeds",
+        "--dataset",
+        "--data",
+        "--resume",
+        "--models-dir",
+    ):
         assert option in proc.stdout
     for name in MODELS:
         assert name in proc.stdout
@@ -169,8 +201,7 @@ NATIVE_LOG_WORDS = ("cuInit", "cuda", "NodeDef", "oneDNN", "XNNPACK", "absl::Ini
 
 def test_a_whole_run_prints_no_tensorflow_log_line(ci_run):
     out, proc = ci_run
-    seen = [line for line in (proc.stdout + proc.stderr).splitlines()
-            if any(word in line for word in NATIVE_LOG_WORDS)]
+    seen = [line for line in (proc.stdout + proc.stderr).splitlines() if any(word in line for word in NATIVE_LOG_WORDS)]
     assert not seen, seen[:5]
 
 

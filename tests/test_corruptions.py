@@ -43,9 +43,26 @@ def mean_change(a, b):
 
 
 def test_names_order_and_severity_range():
-    assert NAMES == ["shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate",
-                     "brightness", "translate", "stripe", "fog", "spatter", "dotted_line", "zigzag", "canny_edges",
-                     "dilate", "erode", "invert"]
+    assert NAMES == [
+        "shot_noise",
+        "impulse_noise",
+        "glass_blur",
+        "motion_blur",
+        "shear",
+        "scale",
+        "rotate",
+        "brightness",
+        "translate",
+        "stripe",
+        "fog",
+        "spatter",
+        "dotted_line",
+        "zigzag",
+        "canny_edges",
+        "dilate",
+        "erode",
+        "invert",
+    ]
     assert list(SEVERITIES) == [1, 2, 3, 4, 5] and DEFAULT_SEVERITY == 3
 
 
@@ -94,13 +111,22 @@ def test_output_does_not_depend_on_what_ran_before(digits, name):
 
 def test_same_seed_same_output_in_another_process(digits, tmp_path):
     # A generator seeded from Python's hash() of the name would differ between processes.
-    script = ("import sys, hashlib, numpy as np; from bench.corruptions import corrupt; "
-              "x = np.load(sys.argv[1]); print(hashlib.sha256(corrupt(x, 'fog', seed=5).tobytes()).hexdigest())")
+    script = (
+        "import sys, hashlib, numpy as np; from bench.corruptions import corrupt; "
+        "x = np.load(sys.argv[1]); print(hashlib.sha256(corrupt(x, 'fog', seed=5).tobytes()).hexdigest())"
+    )
     path = tmp_path / "digits.npy"
     np.save(path, digits)
     env = {**os.environ, "PYTHONHASHSEED": "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"}
-    there = subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, env=env, capture_output=True,
-                           text=True, timeout=120, check=False)
+    there = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert there.returncode == 0, there.stderr
     assert there.stdout.strip() == hashlib.sha256(corrupt(digits, "fog", seed=5).tobytes()).hexdigest()
 
@@ -142,8 +168,9 @@ def test_stripe_inverts_seven_columns_at_each_side_like_mnist_c(digits):
 def test_translate_shifts_by_three_whole_pixels_each_way(digits):
     def shifted(img, dy, dx):
         out = np.zeros_like(img)
-        out[max(dy, 0):28 + min(dy, 0), max(dx, 0):28 + min(dx, 0)] = \
-            img[max(-dy, 0):28 + min(-dy, 0), max(-dx, 0):28 + min(-dx, 0)]
+        out[max(dy, 0) : 28 + min(dy, 0), max(dx, 0) : 28 + min(dx, 0)] = img[
+            max(-dy, 0) : 28 + min(-dy, 0), max(-dx, 0) : 28 + min(-dx, 0)
+        ]
         return out
 
     out = corrupt(digits, "translate")
@@ -178,12 +205,15 @@ def test_severity_must_be_an_integer(digits, severity):
         corrupt(digits, "rotate", severity)
 
 
-@pytest.mark.parametrize("bad, said", [
-    (np.zeros((4, 784), np.uint8), r"\(4, 784\)"),
-    (np.zeros((4, 28, 28, 1), np.uint8), r"\(4, 28, 28, 1\)"),
-    (np.zeros((4, 28, 28), np.float32), "float32"),
-    ([[0] * 28] * 28, "list"),
-])
+@pytest.mark.parametrize(
+    "bad, said",
+    [
+        (np.zeros((4, 784), np.uint8), r"\(4, 784\)"),
+        (np.zeros((4, 28, 28, 1), np.uint8), r"\(4, 28, 28, 1\)"),
+        (np.zeros((4, 28, 28), np.float32), "float32"),
+        ([[0] * 28] * 28, "list"),
+    ],
+)
 def test_malformed_images_say_what_was_received(bad, said):
     with pytest.raises(ValueError, match=said):
         corrupt(bad, "rotate")
@@ -297,9 +327,22 @@ def _labels_shape(folder):
     return folder / "rotate" / "test_labels.npy", "shape (20, 1)"
 
 
-@pytest.mark.parametrize("damage", [_bad_shape, _bad_dtype, _bad_range, _missing_images, _missing_labels,
-                                    _unreadable, _pickled, _labels_length, _labels_range, _labels_float,
-                                    _labels_shape])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _bad_shape,
+        _bad_dtype,
+        _bad_range,
+        _missing_images,
+        _missing_labels,
+        _unreadable,
+        _pickled,
+        _labels_length,
+        _labels_range,
+        _labels_float,
+        _labels_shape,
+    ],
+)
 def test_load_mnist_c_bad_file_is_one_line_naming_it(mnist_c, damage):
     path, what = damage(mnist_c)
     with pytest.raises(DataError) as caught:

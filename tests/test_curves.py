@@ -1,18 +1,22 @@
 """`benchmark.py curves`: one point per model and training-set size, written as each finishes, resumable."""
 
 import pytest
+from conftest import bench
 
 from bench.curves import CurvesError, parse_sizes, scaled_settings
 from bench.results import read_results
-from conftest import bench
 
 SAMPLE = ["--dataset", "mnist-sample"]
 
 
 def test_sizes_are_parsed_sorted_and_checked():
     assert parse_sizes("1000, 500,1000", 4000) == [500, 1000]
-    for text, message in [("50", "below 10 images per class"), ("5000", r"larger than the training set \(4,000"),
-                          ("500,x", "'x' is not a whole number"), ("", "at least one size")]:
+    for text, message in [
+        ("50", "below 10 images per class"),
+        ("5000", r"larger than the training set \(4,000"),
+        ("500,x", "'x' is not a whole number"),
+        ("", "at least one size"),
+    ]:
         with pytest.raises(CurvesError, match=message):
             parse_sizes(text, 4000)
 
@@ -38,7 +42,7 @@ def test_every_point_is_a_row_in_the_results_file(curves_run):
     results = read_results(out / "results.json")
     points = {(p["model"], p["size"]): p for p in results.curves}
     assert set(points) == {(m, s) for m in ("knn", "mlp") for s in (200, 500)}
-    for (model, size), p in points.items():
+    for (_model, size), p in points.items():
         assert p["status"] == "ok" and p["n_train"] + p["n_val"] == size and 0.5 < p["accuracy"] <= 1
     assert points[("mlp", 200)]["settings"]["epochs"] == 250  # 180 images, batch 45: 4 steps per epoch
     assert points[("mlp", 200)]["settings"]["batch_size"] == 45

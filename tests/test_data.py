@@ -41,8 +41,12 @@ def test_fingerprint_depends_on_content_not_container(tmp_path, mnist_arrays):
 
 
 def test_idx_folder_gzipped_and_plain(tmp_path, mnist_arrays):
-    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    names = {
+        "x_train": "train-images-idx3-ubyte",
+        "y_train": "train-labels-idx1-ubyte",
+        "x_test": "t10k-images-idx3-ubyte",
+        "y_test": "t10k-labels-idx1-ubyte",
+    }
     for i, (key, name) in enumerate(names.items()):
         a = mnist_arrays[key]
         raw = bytes([0, 0, 8, a.ndim]) + b"".join(d.to_bytes(4, "big") for d in a.shape) + a.tobytes()
@@ -109,6 +113,7 @@ def _edit(**changes):
             else:
                 arrays[k] = v(arrays[k])
         return write_npz(tmp_path / "m.npz", arrays)
+
     return make
 
 
@@ -123,10 +128,14 @@ BAD_INPUTS = {
     "truncated archive": (_truncated, "truncated or corrupt"),
     "corrupt archive": (_corrupt, "truncated or corrupt"),
     "missing key": (_edit(y_test=None), "missing arrays y_test"),
-    "wrong image shape": (_edit(x_train=lambda x: x.reshape(200, 14, 56), x_test=lambda x: x.reshape(50, 14, 56)),
-                          "expected (N, 28, 28)"),
-    "images not 3-D": (_edit(x_train=lambda x: x.reshape(200, 28, 28, 1), x_test=lambda x: x.reshape(50, 28, 28, 1)),
-                       "expected (N, 28, 28)"),
+    "wrong image shape": (
+        _edit(x_train=lambda x: x.reshape(200, 14, 56), x_test=lambda x: x.reshape(50, 14, 56)),
+        "expected (N, 28, 28)",
+    ),
+    "images not 3-D": (
+        _edit(x_train=lambda x: x.reshape(200, 28, 28, 1), x_test=lambda x: x.reshape(50, 28, 28, 1)),
+        "expected (N, 28, 28)",
+    ),
     "labels length mismatch": (_edit(y_train=lambda y: y[:-1]), "labels have shape"),
     "label out of range": (_edit(y_train=lambda y: np.where(y == 3, 10, y)), "expected 0..9"),
     "negative label": (_edit(y_test=lambda y: y.astype(np.int16) - 1), "expected 0..9"),
@@ -156,8 +165,23 @@ def test_bad_kaggle_csv(tmp_path):
 
 def test_cli_bad_data_exits_2_with_one_line_and_no_traceback(tmp_path, mnist_arrays):
     path = _truncated(tmp_path, mnist_arrays)
-    proc = subprocess.run([sys.executable, "benchmark.py", "--data", str(path), "--out", str(tmp_path / "out"),
-                           "--models", "knn", "--profile", "ci"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "benchmark.py",
+            "--data",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+            "--models",
+            "knn",
+            "--profile",
+            "ci",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
     errors = [line for line in proc.stdout.splitlines() if line.startswith("error:")]

@@ -92,7 +92,8 @@ def test_keras_architecture_options_reach_the_builder(sample_splits, tmp_path):
     s = sample_splits
     options = {"hidden": 64, "dropout": 0.3}
     est = KerasClassifier("mlp", epochs=1, batch_size=64, architecture_options=options).fit(
-        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)
+    )
     assert est.n_params() == build_mlp(hidden=64).count_params() == 784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
     assert est.architecture_options is options and options == {"hidden": 64, "dropout": 0.3}  # kept as given
     loaded = KerasClassifier.load(est.save(tmp_path / "mlp.keras"))
@@ -104,7 +105,8 @@ def test_keras_architecture_options_reach_the_builder(sample_splits, tmp_path):
 def test_ensemble_averages_member_probabilities(sample_splits):
     s = sample_splits
     est = KerasClassifier("mlp", n_members=2, epochs=1, batch_size=64).fit(
-        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)
+    )
     assert len(est.history_) == 2
     x = s.x_test[:20, ..., None].astype(np.float32)
     members = [layer for layer in est.model_.layers if hasattr(layer, "layers")]
@@ -117,8 +119,16 @@ def test_ensemble_member_files_hold_the_members_it_uses(sample_splits, tmp_path)
 
     s = sample_splits
     ckpt = tmp_path / "ens.keras"
-    est = KerasClassifier("mlp", n_members=2, epochs=2, batch_size=64, schedule="one-cycle", precision="mixed_bfloat16",
-                          checkpoint_path=str(ckpt), random_state=1).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    est = KerasClassifier(
+        "mlp",
+        n_members=2,
+        epochs=2,
+        batch_size=64,
+        schedule="one-cycle",
+        precision="mixed_bfloat16",
+        checkpoint_path=str(ckpt),
+        random_state=1,
+    ).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
     x = s.x_test[:20, ..., None].astype(np.float32)
     members = [layer for layer in est.model_.layers if hasattr(layer, "layers")]
     for i, member in enumerate(members):
@@ -134,9 +144,13 @@ def test_ensemble_members_of_different_seeds_differ(sample_splits):
 
     def members(rs, n):
         est = KerasClassifier("mlp", n_members=n, epochs=1, batch_size=64, random_state=rs).fit(
-            s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
-        return [m(x, training=False).numpy() for m in est.model_.layers if hasattr(m, "layers")] if n > 1 \
+            s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)
+        )
+        return (
+            [m(x, training=False).numpy() for m in est.model_.layers if hasattr(m, "layers")]
+            if n > 1
             else [est.model_(x, training=False).numpy()]
+        )
 
     ens0, ens1 = members(0, 2), members(1, 2)
     assert np.array_equal(ens1[0], members(1, 1)[0])  # member 0 of random_state 1 is the single network of seed 1
@@ -148,7 +162,8 @@ def test_keras_history_records_learning_rate_and_best_epoch(sample_splits, tmp_p
     s = sample_splits
     ckpt = tmp_path / "lenet5.keras"
     est = KerasClassifier("lenet5", epochs=2, batch_size=64, checkpoint_path=str(ckpt)).fit(
-        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)
+    )
     h = est.history_[0]
     assert len(h["loss"]) == 2 and len(h["learning_rate"]) == 2 and h["best_epoch"] in (1, 2)
     assert ckpt.is_file()  # the best epoch was checkpointed during training
@@ -156,8 +171,12 @@ def test_keras_history_records_learning_rate_and_best_epoch(sample_splits, tmp_p
 
 def test_same_seed_same_predictions(sample_splits):
     s = sample_splits
-    runs = [KerasClassifier("lenet5", epochs=1, batch_size=64, random_state=3).fit(s.x_train, s.y_train)
-            .predict_proba(s.x_test) for _ in range(2)]
+    runs = [
+        KerasClassifier("lenet5", epochs=1, batch_size=64, random_state=3)
+        .fit(s.x_train, s.y_train)
+        .predict_proba(s.x_test)
+        for _ in range(2)
+    ]
     assert np.array_equal(runs[0], runs[1])
 
 
@@ -179,11 +198,15 @@ def test_hog_svm_fits_on_a_hundred_images_and_inside_a_search(sample_splits):
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=10, stratify=y, random_state=0)
     est = MODELS["hog-svm"].build("full", 0).fit(x_train, y_train, validation_data=(x_val, y_val))
     assert est.score(s.x_test, s.y_test) > 0.6
-    search = GridSearchCV(MODELS["hog-svm"].build("full", 0), {"C": [1.0, 10.0]}, cv=2).fit(s.x_train[:300], s.y_train[:300])
+    search = GridSearchCV(MODELS["hog-svm"].build("full", 0), {"C": [1.0, 10.0]}, cv=2).fit(
+        s.x_train[:300], s.y_train[:300]
+    )
     assert search.best_score_ > 0.8
 
 
-@pytest.mark.parametrize("orientations, pixels_per_cell, cells_per_block", [(9, 4, 2), (9, 7, 2), (12, 4, 3), (8, 2, 2)])
+@pytest.mark.parametrize(
+    "orientations, pixels_per_cell, cells_per_block", [(9, 4, 2), (9, 7, 2), (12, 4, 3), (8, 2, 2)]
+)
 def test_batched_hog_equals_scikit_image_hog(sample_splits, orientations, pixels_per_cell, cells_per_block):
     """hog_descriptors does for a batch what skimage.feature.hog does per image (the features the
     saved hog-svm models were trained on); includes blank and saturated images (zero gradients)."""
@@ -191,11 +214,20 @@ def test_batched_hog_equals_scikit_image_hog(sample_splits, orientations, pixels
 
     from bench.estimators.classical import Deskew, hog_descriptors
 
-    images = np.concatenate([Deskew().transform(sample_splits.x_test[:200]),
-                             np.zeros((1, 28, 28), np.float32), np.full((1, 28, 28), 255, np.float32)])
+    images = np.concatenate(
+        [
+            Deskew().transform(sample_splits.x_test[:200]),
+            np.zeros((1, 28, 28), np.float32),
+            np.full((1, 28, 28), 255, np.float32),
+        ]
+    )
     cell, block = (pixels_per_cell,) * 2, (cells_per_block,) * 2
-    expected = np.stack([hog(img, orientations=orientations, pixels_per_cell=cell, cells_per_block=block,
-                             block_norm="L2-Hys") for img in images])
+    expected = np.stack(
+        [
+            hog(img, orientations=orientations, pixels_per_cell=cell, cells_per_block=block, block_norm="L2-Hys")
+            for img in images
+        ]
+    )
     got = hog_descriptors(images, orientations, pixels_per_cell, cells_per_block)
     assert got.shape == expected.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)
@@ -243,8 +275,9 @@ def test_model_names_parse():
 
 def test_one_cycle_bfloat16_training_gives_a_float32_model(sample_splits):
     s = sample_splits
-    est = KerasClassifier("lenet5", epochs=3, batch_size=32, schedule="one-cycle", precision="mixed_bfloat16",
-                          learning_rate=3e-3).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    est = KerasClassifier(
+        "lenet5", epochs=3, batch_size=32, schedule="one-cycle", precision="mixed_bfloat16", learning_rate=3e-3
+    ).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
     lr = est.history_[0]["learning_rate"]
     # warm-up over the first 30% of steps (ends inside epoch 1), then cosine decay to zero at the last step
     assert len(lr) == 3 and lr[0] > lr[1] > lr[2] and lr[2] < 1e-6 and max(lr) <= 3e-3
@@ -271,12 +304,20 @@ def test_validation_during_training_judges_the_network_as_it_predicts(sample_spl
     # one-cycle keeps its last epoch; with under 1,000 training images each epoch's statistics are the kept ones
     s = sample_splits
     est = KerasClassifier("cnn", epochs=2, batch_size=64, schedule="one-cycle").fit(
-        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)
+    )
     assert est.history_[0]["val_accuracy"][-1] == pytest.approx(est.score(s.x_val, s.y_val), abs=1e-6)
 
 
-@pytest.mark.parametrize("flags, expected", [(["avx2", "fma"], "float32"), (["avx512f", "avx512_bf16"], "mixed_bfloat16"),
-                                             (["amx_bf16"], "mixed_bfloat16"), ([], "float32")])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["avx2", "fma"], "float32"),
+        (["avx512f", "avx512_bf16"], "mixed_bfloat16"),
+        (["amx_bf16"], "mixed_bfloat16"),
+        ([], "float32"),
+    ],
+)
 def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(monkeypatch, flags, expected):
     import bench.environment
 
@@ -295,7 +336,8 @@ def test_unknown_schedule_is_refused(sample_splits):
 def test_tflite_inference_predicts_as_keras(sample_splits, tmp_path):
     s = sample_splits
     est = KerasClassifier("cnn", epochs=1, batch_size=32, inference="tflite", n_jobs=1).fit(
-        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        s.x_train, s.y_train, validation_data=(s.x_val, s.y_val)
+    )
     check = est.inference_check(s.x_test)
     assert check == {**check, "inference": "tflite", "same_predictions_as_keras": 1.0}
     assert check["max_abs_proba_difference"] < 1e-4

@@ -24,8 +24,8 @@ from bench import executors, runner
 from bench.data import DataError, load_dataset
 from bench.executors import DaskCluster, ExecutorError, InProcess, ProcessPool, open_executor, run_jobs
 from bench.jobs import DataMismatch, DataSpec, Job
-from bench.schema import SEED_METRICS
 from bench.results import read_results
+from bench.schema import SEED_METRICS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,17 +39,43 @@ QUALITY = ("accuracy", "log_loss", "f1_macro", "roc_auc_macro", "error_count", "
 
 def _run(out: Path, executor, models, **options) -> tuple[Path, str]:
     text = io.StringIO()
-    path = runner.run(models, profile="ci", dataset="mnist-sample", out_dir=out, models_dir=out / "models",
-                      console=Console(file=text, width=200), executor=executor, **options)
+    path = runner.run(
+        models,
+        profile="ci",
+        dataset="mnist-sample",
+        out_dir=out,
+        models_dir=out / "models",
+        console=Console(file=text, width=200),
+        executor=executor,
+        **options,
+    )
     return path, text.getvalue()
 
 
 def _bench(out: Path, *options) -> subprocess.CompletedProcess:
     """benchmark.py --profile ci --seeds 2 on the sample, as a user runs it."""
-    return subprocess.run([sys.executable, "benchmark.py", "--profile", "ci", "--dataset", "mnist-sample", "--seeds", "2",
-                           "--out", str(out), "--models-dir", str(out / "models"), *options],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"})
+    return subprocess.run(
+        [
+            sys.executable,
+            "benchmark.py",
+            "--profile",
+            "ci",
+            "--dataset",
+            "mnist-sample",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+            "--models-dir",
+            str(out / "models"),
+            *options,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +110,17 @@ def on_cluster(tmp_path_factory):
     out = tmp_path_factory.mktemp("cluster")
     params = out.parent / f"{out.name}-params.json"
     params.write_text(json.dumps({name: p["settings"] for name, p in BROKEN.items()}))
-    proc = _bench(out, "--models", ",".join(FAST + list(BROKEN)), "--params", str(params),
-                  "--scheduler", "local:2", "--retries", "1")
+    proc = _bench(
+        out,
+        "--models",
+        ",".join(FAST + list(BROKEN)),
+        "--params",
+        str(params),
+        "--scheduler",
+        "local:2",
+        "--retries",
+        "1",
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # 1: a model failed, the others kept
     assert "Traceback" not in proc.stderr and "distributed" not in proc.stderr, proc.stderr[-3000:]
     return read_results(out / "results.json"), proc.stdout
@@ -104,8 +139,9 @@ def test_local_cluster_gives_the_sequential_quality_numbers(sequential, on_clust
 
 def test_rows_record_the_worker_and_the_run_says_it_was_concurrent(sequential, on_cluster):
     cluster, _ = on_cluster
-    workers = {cluster.models[n].worker["worker"] for n in FAST} | {cluster.models[n].seed_runs[0].worker["worker"]
-                                                                    for n in FAST}
+    workers = {cluster.models[n].worker["worker"] for n in FAST} | {
+        cluster.models[n].seed_runs[0].worker["worker"] for n in FAST
+    }
     assert all(w.startswith("tcp://") for w in workers)
     assert {cluster.models[n].worker["threads"] for n in FAST} == {1}
     execution = cluster.run.sessions[-1]["execution"]
@@ -139,8 +175,10 @@ def test_a_job_that_raises_is_retried_then_recorded_as_failed(on_cluster):
 def test_a_worker_killed_mid_job_loses_no_row_and_the_job_runs_again(tmp_path, monkeypatch, local_cluster):
     def with_a_fault(*args):
         jobs = real_jobs(*args)
-        return [dataclasses.replace(j, task="worker_faults:die_once_after_a_row") if j.model == "random-forest"
-                else j for j in jobs]
+        return [
+            dataclasses.replace(j, task="worker_faults:die_once_after_a_row") if j.model == "random-forest" else j
+            for j in jobs
+        ]
 
     real_jobs = runner._jobs
     monkeypatch.setattr(runner, "_jobs", with_a_fault)
@@ -155,8 +193,10 @@ def test_a_worker_killed_mid_job_loses_no_row_and_the_job_runs_again(tmp_path, m
 
 def test_a_process_pool_replaces_a_dead_worker_and_reruns_its_job(tmp_path, monkeypatch, pool):
     def with_a_fault(*args):
-        return [dataclasses.replace(j, task="worker_faults:die_once_after_a_row") if j.model == "random-forest"
-                else j for j in real_jobs(*args)]
+        return [
+            dataclasses.replace(j, task="worker_faults:die_once_after_a_row") if j.model == "random-forest" else j
+            for j in real_jobs(*args)
+        ]
 
     real_jobs = runner._jobs
     monkeypatch.setattr(runner, "_jobs", with_a_fault)
@@ -192,8 +232,13 @@ def _alive(pid: int) -> bool:
 def _outcomes(executor, jobs, **options) -> tuple[dict, list]:
     """run_jobs' outcomes: ({model: (result, error)}, [(model, error, attempt) of each retry])."""
     ended, retried = {}, []
-    run_jobs(executor, jobs, lambda job, result, error, trace: ended.__setitem__(job.model, (result, error)),
-             on_retry=lambda job, error, attempt: retried.append((job.model, error, attempt)), **options)
+    run_jobs(
+        executor,
+        jobs,
+        lambda job, result, error, trace: ended.__setitem__(job.model, (result, error)),
+        on_retry=lambda job, error, attempt: retried.append((job.model, error, attempt)),
+        **options,
+    )
     return ended, retried
 
 
@@ -201,9 +246,11 @@ def test_a_job_past_its_time_limit_on_a_pool_is_killed_retried_and_recorded_as_f
     """hang never returns; first returns a second after hang started; other hangs on its first attempt only,
     so it is cut short either with hang's pool or by its own limit, and then ends."""
     start = time.monotonic()
-    jobs = [_fault(tmp_path, "hang", "hang"),
-            _fault(tmp_path, "first", "after_file", file=str(tmp_path / "hang.pids"), seconds=1),
-            _fault(tmp_path, "other", "hang_once")]
+    jobs = [
+        _fault(tmp_path, "hang", "hang"),
+        _fault(tmp_path, "first", "after_file", file=str(tmp_path / "hang.pids"), seconds=1),
+        _fault(tmp_path, "other", "hang_once"),
+    ]
     ended, retried = _outcomes(pool, jobs, retries=1, timeout=4)
     assert ended["hang"] == (None, "timed out after 4 s (--job-timeout)")
     assert ("hang", "timed out after 4 s (--job-timeout)", 1) in retried
@@ -211,8 +258,7 @@ def test_a_job_past_its_time_limit_on_a_pool_is_killed_retried_and_recorded_as_f
     hung = _pids(tmp_path, "hang")
     assert len(hung) >= 2 and not any(_alive(pid) for pid in hung)  # each attempt's process was killed
     assert len(_pids(tmp_path, "other")) >= 2 and not _alive(_pids(tmp_path, "other")[0])
-    later, _ = _outcomes(pool, [_fault(tmp_path, "later", "after_file", file=str(tmp_path / "hang.pids"))],
-                         timeout=4)
+    later, _ = _outcomes(pool, [_fault(tmp_path, "later", "after_file", file=str(tmp_path / "hang.pids"))], timeout=4)
     assert later["later"][1] is None and later["later"][0]["pid"] not in hung  # the new pool works
     assert time.monotonic() - start < 120
 
@@ -225,8 +271,11 @@ def test_a_job_past_its_time_limit_on_dask_is_cancelled_and_its_worker_restarted
     assert ended["first"][1] is None
     [hung] = _pids(tmp_path, "hang")
     assert not _alive(hung)  # the worker process that ran it is gone; its nanny started a new one
-    later, _ = _outcomes(local_cluster, [_fault(tmp_path, f"later{i}", "after_file", file=str(tmp_path / "hang.pids"))
-                                         for i in range(2)], timeout=4)
+    later, _ = _outcomes(
+        local_cluster,
+        [_fault(tmp_path, f"later{i}", "after_file", file=str(tmp_path / "hang.pids")) for i in range(2)],
+        timeout=4,
+    )
     assert all(error is None for _, error in later.values())
     assert len(local_cluster.client.scheduler_info(n_workers=-1)["workers"]) == 2
     assert time.monotonic() - start < 120
@@ -260,10 +309,14 @@ def test_run_jobs_reruns_jobs_stopped_with_an_overdue_one_without_counting_an_at
 
     spec = DataSpec("mnist-sample", None, 0, 0.1, None, None, "fp")
     clocked = Clocked()
-    ended, retried = _outcomes(clocked, [Job("model", "x:y", m, 0, "ci", spec) for m in ("hang", "bystander", "quick")],
-                               retries=1, timeout=5)
-    assert ended == {"quick": ({"ok": "quick"}, None), "bystander": ({"ok": "bystander"}, None),
-                     "hang": (None, "timed out after 5 s (--job-timeout)")}
+    ended, retried = _outcomes(
+        clocked, [Job("model", "x:y", m, 0, "ci", spec) for m in ("hang", "bystander", "quick")], retries=1, timeout=5
+    )
+    assert ended == {
+        "quick": ({"ok": "quick"}, None),
+        "bystander": ({"ok": "bystander"}, None),
+        "hang": (None, "timed out after 5 s (--job-timeout)"),
+    }
     assert retried == [("hang", "timed out after 5 s (--job-timeout)", 1)]  # the bystander's rerun is no attempt
     assert clocked.stops == 2 and clocked.submitted.count("bystander") == 2
 
@@ -281,13 +334,16 @@ def test_the_time_limit_is_the_option_else_the_profiles_and_none_in_process():
     assert open_executor(None, None, None, "0").time_limit(600) is None
 
 
-@pytest.mark.parametrize("value, message", [
-    ("-1", "--job-timeout: must be 0 (no limit) or more seconds, got -1"),
-    ("nan", "--job-timeout: must be 0 (no limit) or more seconds, got nan"),
-    ("inf", "--job-timeout: must be 0 (no limit) or more seconds, got inf"),
-    ("soon", "--job-timeout: 'soon' is not a number of seconds"),
-    ("10m", "--job-timeout: '10m' is not a number of seconds"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("-1", "--job-timeout: must be 0 (no limit) or more seconds, got -1"),
+        ("nan", "--job-timeout: must be 0 (no limit) or more seconds, got nan"),
+        ("inf", "--job-timeout: must be 0 (no limit) or more seconds, got inf"),
+        ("soon", "--job-timeout: 'soon' is not a number of seconds"),
+        ("10m", "--job-timeout: '10m' is not a number of seconds"),
+    ],
+)
 def test_bad_job_timeouts_are_one_line_before_any_worker_starts(value, message, monkeypatch):
     def no_pool(*args):
         raise AssertionError("a pool started")
@@ -299,8 +355,11 @@ def test_bad_job_timeouts_are_one_line_before_any_worker_starts(value, message, 
 
 
 def test_a_job_timeout_in_process_is_refused():
-    with pytest.raises(ExecutorError, match=r"^--job-timeout: limits jobs on --workers or --scheduler only .*"
-                                            r"add --workers 1"):
+    with pytest.raises(
+        ExecutorError,
+        match=r"^--job-timeout: limits jobs on --workers or --scheduler only .*"
+        r"add --workers 1",
+    ):
         open_executor(None, None, None, "60")
 
 
@@ -308,8 +367,13 @@ def _mnist_copy(tmp_path) -> Path:
     """A small file in the mnist.npz layout (the sample's arrays), that a test may change or delete."""
     s = load_dataset("mnist-sample", seed=0, val_fraction=0.1, train_size=None, test_size=None)
     path = tmp_path / "mnist.npz"
-    np.savez(path, x_train=np.concatenate([s.x_train, s.x_val]), y_train=np.concatenate([s.y_train, s.y_val]),
-             x_test=s.x_test, y_test=s.y_test)
+    np.savez(
+        path,
+        x_train=np.concatenate([s.x_train, s.x_val]),
+        y_train=np.concatenate([s.y_train, s.y_val]),
+        x_test=s.x_test,
+        y_test=s.y_test,
+    )
     return path
 
 
@@ -327,9 +391,17 @@ def test_data_a_worker_cannot_read_or_that_differs_stops_the_run(tmp_path, chang
 
     out = tmp_path / "run"
     with pytest.raises(DataError) as error:
-        runner.run(["knn"], profile="ci", dataset="mnist", data_path=str(data), out_dir=out,
-                   models_dir=out / "models", console=Console(file=io.StringIO()), executor=pool,
-                   on_data=after_the_client_loaded)
+        runner.run(
+            ["knn"],
+            profile="ci",
+            dataset="mnist",
+            data_path=str(data),
+            out_dir=out,
+            models_dir=out / "models",
+            console=Console(file=io.StringIO()),
+            executor=pool,
+            on_data=after_the_client_loaded,
+        )
     message = str(error.value)
     assert "\n" not in message and str(data) in message
     if change == "deleted":
@@ -345,8 +417,11 @@ def test_resume_submits_only_unfinished_jobs(sequential, tmp_path):
     spec = DataSpec("mnist-sample", None, 0, 0.1, None, None, results.run.dataset["fingerprint"])
     jobs = runner._jobs(results, FAST + ["hog-svm"], "ci", 0, 3, spec, None, tmp_path, tmp_path, {})
     assert [(j.kind, j.model, j.seed) for j in jobs] == [
-        ("model", "hog-svm", 0), ("seed", "mlp", 1), ("seed", "hog-svm", 1),
-        *[("seed", n, 2) for n in FAST + ["hog-svm"]]]
+        ("model", "hog-svm", 0),
+        ("seed", "mlp", 1),
+        ("seed", "hog-svm", 1),
+        *[("seed", n, 2) for n in FAST + ["hog-svm"]],
+    ]
 
 
 def test_run_jobs_stops_at_data_errors_and_hands_over_the_rest():
@@ -378,13 +453,16 @@ def test_data_spec_refuses_data_that_is_not_the_runs():
         spec.load()
 
 
-@pytest.mark.parametrize("workers, scheduler, message", [
-    (0, None, "--workers: must be at least 1, got 0"),
-    (None, None, "--retries: must be 0 or more, got -1"),
-    (2, "local:2", "--workers and --scheduler: give one of them"),
-    (None, "local:0", "--scheduler local:0: local:N needs N of at least 1"),
-    (None, "127.0.0.1:8786", "--scheduler 127.0.0.1:8786: give tcp://HOST:PORT or local:N"),
-])
+@pytest.mark.parametrize(
+    "workers, scheduler, message",
+    [
+        (0, None, "--workers: must be at least 1, got 0"),
+        (None, None, "--retries: must be 0 or more, got -1"),
+        (2, "local:2", "--workers and --scheduler: give one of them"),
+        (None, "local:0", "--scheduler local:0: local:N needs N of at least 1"),
+        (None, "127.0.0.1:8786", "--scheduler 127.0.0.1:8786: give tcp://HOST:PORT or local:N"),
+    ],
+)
 def test_bad_executor_options_are_one_line(workers, scheduler, message):
     with pytest.raises(ExecutorError, match=message):
         open_executor(workers, scheduler, -1 if "retries" in message else None)
@@ -392,14 +470,35 @@ def test_bad_executor_options_are_one_line(workers, scheduler, message):
 
 def test_cli_unreachable_scheduler_zero_workers_and_bad_job_timeouts_exit_2(tmp_path):
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    for options, expected in ((["--scheduler", "tcp://127.0.0.1:9"], "--scheduler tcp://127.0.0.1:9: cannot reach"),
-                              (["--workers", "0"], "--workers: must be at least 1, got 0"),
-                              (["--workers", "2", "--job-timeout", "-5"],
-                               "error: --job-timeout: must be 0 (no limit) or more seconds, got -5"),
-                              (["--job-timeout", "soon"], "error: --job-timeout: 'soon' is not a number of seconds")):
-        proc = subprocess.run([sys.executable, "benchmark.py", "--profile", "ci", "--models", "knn",
-                               "--dataset", "mnist-sample", "--out", str(tmp_path / "run"), *options],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    for options, expected in (
+        (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler tcp://127.0.0.1:9: cannot reach"),
+        (["--workers", "0"], "--workers: must be at least 1, got 0"),
+        (
+            ["--workers", "2", "--job-timeout", "-5"],
+            "error: --job-timeout: must be 0 (no limit) or more seconds, got -5",
+        ),
+        (["--job-timeout", "soon"], "error: --job-timeout: 'soon' is not a number of seconds"),
+    ):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "benchmark.py",
+                "--profile",
+                "ci",
+                "--models",
+                "knn",
+                "--dataset",
+                "mnist-sample",
+                "--out",
+                str(tmp_path / "run"),
+                *options,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert expected in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
         if "--job-timeout" in options:

@@ -87,8 +87,17 @@ def test_throughput_covers_whole_set_in_batches():
 def test_time_breakdown_sums_an_ensembles_members_and_rates_its_epochs():
     from bench.metrics import time_breakdown
 
-    member = {"seconds": {"fit": 10.0, "epochs": 8.0, "validation": 1.0, "batch_norm": 0.5, "checkpoint": 0.5,
-                          "input_pipeline_alone": 0.2, "images": 1000}}
+    member = {
+        "seconds": {
+            "fit": 10.0,
+            "epochs": 8.0,
+            "validation": 1.0,
+            "batch_norm": 0.5,
+            "checkpoint": 0.5,
+            "input_pipeline_alone": 0.2,
+            "images": 1000,
+        }
+    }
     t = time_breakdown(31.0, [member, member], forward_flops=2 * 1_000_000, phases={"save": 0.1})
     assert t["train"] == 31.0 and t["save"] == 0.1 and t["epochs"] == 16.0 and t["training_images"] == 2000
     assert t["training_img_s"] == 2000 / 16.0

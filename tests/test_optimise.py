@@ -2,10 +2,10 @@
 smaller, measured as the run measured them; numbers into the run's rows and report."""
 
 import pytest
-
-from bench.results import read_results
 from conftest import bench
 from test_robustness import copy_run
+
+from bench.results import read_results
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,15 @@ def test_a_network_gets_litert_quantised_onnx_int8_and_pruned_variants(optimised
     row = read_results(run / "results.json").models["lenet5"]
     variants = by_name(row)
     assert [n for n in variants if n != "onnxruntime"] == [
-        "litert-float32", "litert-dynamic", "litert-float16", "litert-int8", "onnx-int8",
-        "pruned-50", "pruned-75", "pruned-90"]
+        "litert-float32",
+        "litert-dynamic",
+        "litert-float16",
+        "litert-int8",
+        "onnx-int8",
+        "pruned-50",
+        "pruned-75",
+        "pruned-90",
+    ]
     size = {n: v["size_bytes"] for n, v in variants.items()}
     assert size["litert-int8"] * 3 < size["litert-float32"] and size["litert-float16"] * 1.8 < size["litert-float32"]
     assert size["onnx-int8"] * 3 < size["onnxruntime"]
@@ -123,5 +130,7 @@ def test_resume_keeps_measured_variants_and_runtime_alone_needs_no_training_data
         assert after[name]["finished_at"] >= before[name]["finished_at"] and "--kinds runtime" in after[name]["command"]
     assert after["pruned-50"] == before["pruned-50"]
     saved = run / "variants" / "lenet5" / "litert-float32.tflite"  # --save: the file measured, where the row says
-    assert after["litert-float32"]["path"] == str(saved) and saved.stat().st_size == after["litert-float32"]["size_bytes"]
+    assert (
+        after["litert-float32"]["path"] == str(saved) and saved.stat().st_size == after["litert-float32"]["size_bytes"]
+    )
     assert saved.read_bytes()[4:8] == b"TFL3"  # a LiteRT flatbuffer

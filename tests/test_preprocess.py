@@ -7,10 +7,10 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from digit_photos import MAKERS
 from PIL import Image
 
 from bench.use.preprocess import MAX_PIXELS, DigitImageError, preprocess
-from digit_photos import MAKERS
 
 STILL_RIGHT = 0.95  # the issue's bar: the cnn still right on at least 95% of the digits it got right unaltered
 
@@ -76,7 +76,9 @@ def test_formats_bit_depths_and_modes(digits):
         "png-8": _pil_bytes(grey, "PNG"),
         "png-16": _pil_bytes(Image.fromarray(paper.astype(np.uint16) * 257), "PNG"),
         "rgb-jpeg": _pil_bytes(grey.convert("RGB"), "JPEG", quality=90),
-        "rgba": _pil_bytes(Image.merge("RGBA", [Image.fromarray(np.zeros_like(ink))] * 3 + [Image.fromarray(ink)]), "PNG"),
+        "rgba": _pil_bytes(
+            Image.merge("RGBA", [Image.fromarray(np.zeros_like(ink))] * 3 + [Image.fromarray(ink)]), "PNG"
+        ),
         "palette": _pil_bytes(grey.convert("P"), "PNG", transparency=255),
         "bmp": _pil_bytes(grey, "BMP"),
         "webp": _pil_bytes(grey, "WEBP", lossless=True),
@@ -100,21 +102,31 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(digits):
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares width x height pixels in a few hundred bytes (a decompression bomb's header)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("data, status, words", [
-    (b"", 400, "empty"),
-    (b"hello, this is text", 415, "not an image"),
-    (_png_header_only(20_000, 20_000), 413, "too many pixels"),
-    (_png_header_only(1, 1), 422, "too small"),
-    (cv2.imencode(".png", np.full((64, 64), 255, np.uint8))[1].tobytes(), 422, "blank"),
-    (cv2.imencode(".png", np.zeros((64, 64, 4), np.uint8))[1].tobytes(), 422, "transparent"),
-    (cv2.imencode(".png", np.full((64, 64), 200, np.uint8))[1].tobytes()[:60], 400, "cannot decode"),
-], ids=["empty", "text", "bomb", "1x1", "blank", "transparent", "truncated"])
+@pytest.mark.parametrize(
+    "data, status, words",
+    [
+        (b"", 400, "empty"),
+        (b"hello, this is text", 415, "not an image"),
+        (_png_header_only(20_000, 20_000), 413, "too many pixels"),
+        (_png_header_only(1, 1), 422, "too small"),
+        (cv2.imencode(".png", np.full((64, 64), 255, np.uint8))[1].tobytes(), 422, "blank"),
+        (cv2.imencode(".png", np.zeros((64, 64, 4), np.uint8))[1].tobytes(), 422, "transparent"),
+        (cv2.imencode(".png", np.full((64, 64), 200, np.uint8))[1].tobytes()[:60], 400, "cannot decode"),
+    ],
+    ids=["empty", "text", "bomb", "1x1", "blank", "transparent", "truncated"],
+)
 def test_unusable_images_get_one_line_errors(data, status, words):
     with pytest.raises(DigitImageError) as e:
         preprocess(data, "upload.png")
@@ -141,13 +153,14 @@ def test_the_cnn_still_reads_digits_made_to_look_like_photos(ci_run):
     rng = np.random.default_rng(1)
     made, labels = [], []
     for k, make in enumerate(MAKERS):
-        for i in right[k * per_kind:(k + 1) * per_kind]:
+        for i in right[k * per_kind : (k + 1) * per_kind]:
             made.append(preprocess(make(x[i], rng), make.__name__).image)
             labels.append(y[i])
     predicted = cnn.predict(np.stack(made))
     still_right = float((predicted == np.array(labels)).mean())
-    by_kind = {m.__name__: float((predicted == labels)[k * per_kind:(k + 1) * per_kind].mean())
-               for k, m in enumerate(MAKERS)}
+    by_kind = {
+        m.__name__: float((predicted == labels)[k * per_kind : (k + 1) * per_kind].mean()) for k, m in enumerate(MAKERS)
+    }
     assert still_right >= STILL_RIGHT, by_kind
 
 
@@ -233,15 +246,21 @@ def _jpeg_claiming(width: int, height: int) -> bytes:
     """A small colour JPEG (no chroma subsampling) whose header says width x height."""
     data = bytearray(_pil_bytes(Image.new("RGB", (16, 16), "white"), "JPEG", subsampling=0))
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: _pil_bytes(Image.new("RGBA", (4100, 4100), "white"), "WEBP", lossless=True),
-     "WEBP file would take 269 MB"),
-    (lambda: _jpeg_claiming(7000, 7000), "JPEG file would take 294 MB"),
-], ids=["webp-4100x4100", "jpeg-444-7000x7000"])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (
+            lambda: _pil_bytes(Image.new("RGBA", (4100, 4100), "white"), "WEBP", lossless=True),
+            "WEBP file would take 269 MB",
+        ),
+        (lambda: _jpeg_claiming(7000, 7000), "JPEG file would take 294 MB"),
+    ],
+    ids=["webp-4100x4100", "jpeg-444-7000x7000"],
+)
 def test_images_whose_decoding_needs_too_much_memory_are_refused_before_it(make, words):
     """Under MAX_PIXELS, but a WebP (several full-size copies in its decoder) or a JPEG that may need a
     buffer of every coefficient would hold more than MAX_DECODE_BYTES: refused by their header, 413."""

@@ -19,17 +19,20 @@ def small_net(name="small", seed=0):
     """A conv layer, batch norm and two dense layers: every kind of weight a real network has, 6,196 in kernels."""
     seed_keras(seed)  # as the estimators seed Keras (its own generator for the layers' default seeds)
     layers = keras.layers
-    return keras.Sequential([
-        layers.Input(architectures.INPUT_SHAPE),
-        layers.Rescaling(1 / 255),
-        layers.Conv2D(4, 3, strides=2, activation="relu"),
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dense(40, activation="relu"),
-        layers.Dropout(0.2),
-        layers.Dense(10, activation="softmax"),
-    ], name=name)
+    return keras.Sequential(
+        [
+            layers.Input(architectures.INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(4, 3, strides=2, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(40, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 def value(weight):
@@ -69,11 +72,12 @@ def data():
 
 # ---- the schedule ----
 
+
 def test_schedule_is_tfmot_polynomial_decay_clamped_outside_the_ramp():
     kw = {"final_sparsity": 0.8, "begin_step": 100, "end_step": 300, "initial_sparsity": 0.2}
     assert polynomial_sparsity(0, **kw) == pytest.approx(0.2)  # before the ramp: initial
     assert polynomial_sparsity(100, **kw) == pytest.approx(0.2)
-    assert polynomial_sparsity(200, **kw) == pytest.approx(0.8 - 0.6 * 0.5 ** 3)  # 0.725
+    assert polynomial_sparsity(200, **kw) == pytest.approx(0.8 - 0.6 * 0.5**3)  # 0.725
     assert polynomial_sparsity(250, **kw, power=1) == pytest.approx(0.65)  # linear: three quarters of the way
     assert polynomial_sparsity(300, **kw) == pytest.approx(0.8)
     assert polynomial_sparsity(10_000, **kw) == pytest.approx(0.8)  # after the ramp: final
@@ -87,6 +91,7 @@ def test_schedule_rises_monotonically():
 
 
 # ---- which weights ----
+
 
 def test_prunable_kernels_are_the_dense_and_conv_kernels_only():
     net = small_net()
@@ -103,6 +108,7 @@ def test_prunable_kernels_reach_into_every_member_of_an_ensemble():
 
 
 # ---- the masks ----
+
 
 @pytest.mark.parametrize("share", [0.5, 0.75, 0.9])
 def test_masks_zero_the_smallest_share_of_each_kernel_and_nothing_else(share):
@@ -149,6 +155,7 @@ def test_pruned_weights_stay_zero_while_training_across_fit_calls(data):
 
 
 # ---- prune ----
+
 
 @pytest.fixture(scope="module")
 def pruned(data):

@@ -22,8 +22,10 @@ def full_recipes_on_the_sample():
     """lenet5, cnn, cnn-aug and ensemble trained with the full profile's settings on 3,600 sample images."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     s = load_dataset("mnist-sample", seed=0)
-    fitted = {name: MODELS[name].build("full", seed=0).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
-              for name in ["lenet5", "cnn", "cnn-aug", "ensemble"]}
+    fitted = {
+        name: MODELS[name].build("full", seed=0).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+        for name in ["lenet5", "cnn", "cnn-aug", "ensemble"]
+    }
     return s, fitted
 
 
@@ -39,6 +41,7 @@ def test_ensemble_is_at_least_as_accurate_as_its_weakest_member(full_recipes_on_
     ensemble = fitted["ensemble"]
     members = [layer for layer in ensemble.model_.layers if hasattr(layer, "layers")]
     assert len(members) == 3
-    member_accuracy = [float((np.argmax(m.predict(s.x_test[..., None], verbose=0), axis=1) == s.y_test).mean())
-                       for m in members]
+    member_accuracy = [
+        float((np.argmax(m.predict(s.x_test[..., None], verbose=0), axis=1) == s.y_test).mean()) for m in members
+    ]
     assert ensemble.score(s.x_test, s.y_test) >= min(member_accuracy) - MARGIN, member_accuracy

@@ -6,13 +6,12 @@ import re
 import shutil
 
 import numpy as np
+from conftest import bench
 
 from bench.registry import MODELS
 from bench.report.build import build_reports
 from bench.report.document import Document, Image, Paragraph, Table, to_html, to_markdown
 from bench.report.readme import END, START
-from conftest import bench
-
 
 
 def test_run_writes_both_reports_with_the_same_figures(ci_run):
@@ -35,8 +34,12 @@ def test_report_opens_with_the_comparison_and_answers_which_model_and_why(ci_run
     out, _ = ci_run
     md = (out / "report.md").read_text()
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings[:4] == ["## Comparison", "## Verdict", "## Is the difference real?",
-                            "## Calibration: is a 99% confidence worth 99%?"]
+    assert headings[:4] == [
+        "## Comparison",
+        "## Verdict",
+        "## Is the difference real?",
+        "## Calibration: is a 99% confidence worth 99%?",
+    ]
     assert headings.index("## Run") > headings.index("## Calibration: is a 99% confidence worth 99%?")
     assert "| 95% CI |" in md and "With 1,000 test images at" in md and "For accuracy: " in md
     assert (out / "figures" / "mcnemar.png").is_file() and (out / "figures" / "reliability.png").is_file()
@@ -152,8 +155,11 @@ def test_update_readme_refuses_sample_or_partial_runs(ci_run, tmp_path):
     sample["run"]["dataset"].update(name="mnist-sample", is_sample=True)
     partial = _headline(results)
     del partial["models"]["ensemble"]
-    for bad, reason in ((sample, "mnist-sample"), (partial, "models not measured: ensemble"),
-                        (results, "profile is 'ci'")):
+    for bad, reason in (
+        (sample, "mnist-sample"),
+        (partial, "models not measured: ensemble"),
+        (results, "profile is 'ci'"),
+    ):
         (tmp_path / "results.json").write_text(json.dumps(bad))
         proc = bench("report", str(tmp_path / "results.json"), "--update-readme", "--readme", str(readme))
         assert proc.returncode == 2 and reason in proc.stdout and "refusing to update README" in proc.stdout
@@ -169,7 +175,8 @@ def test_html_report_renders_in_headless_chromium(ci_run, browser, tmp_path):
     assert comparison and all(name in comparison[0].text for name in MODELS)
     # Every image loaded (a broken one has naturalWidth 0), confusion matrices included.
     images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+    )
     broken = [src for src, ok in images if not ok]
     assert not broken, broken
     assert sum("figures/cm_" in src for src, _ in images) == len(MODELS)

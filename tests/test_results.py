@@ -12,11 +12,24 @@ HEADLINE = Path(__file__).resolve().parents[1] / "reports" / "full" / "results.j
 
 
 def small_results() -> Results:
-    run = Run(command="python benchmark.py", profile="ci", seed=0, started_at="2026-11-25T00:00:00+00:00",
-              dataset={"name": "mnist", "fingerprint": "sha256:00"}, environment={})
-    ok = Row("knn", "classical", "ok", metrics={"accuracy": 0.9, "train_seconds": 1.0},
-             seed_runs=[SeedRun(1, "ok", train_seconds=2.0, metrics={"accuracy": 0.91}),
-                        SeedRun(2, "failed", error="ValueError: boom")])
+    run = Run(
+        command="python benchmark.py",
+        profile="ci",
+        seed=0,
+        started_at="2026-11-25T00:00:00+00:00",
+        dataset={"name": "mnist", "fingerprint": "sha256:00"},
+        environment={},
+    )
+    ok = Row(
+        "knn",
+        "classical",
+        "ok",
+        metrics={"accuracy": 0.9, "train_seconds": 1.0},
+        seed_runs=[
+            SeedRun(1, "ok", train_seconds=2.0, metrics={"accuracy": 0.91}),
+            SeedRun(2, "failed", error="ValueError: boom"),
+        ],
+    )
     return Results(run, {"knn": ok, "mlp": Row.failed("mlp", "deep", "ValueError: x", "Traceback ...", "t")})
 
 
@@ -75,12 +88,15 @@ def test_interrupted_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     assert path.read_bytes() == b"old" and len(list(tmp_path.iterdir())) == 1
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such results file"),
-    ("{not json", "not a readable results file"),
-    (json.dumps({"schema": "other/9"}), "schema is 'other/9'"),
-    (json.dumps([1, 2]), "schema is 'list'"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such results file"),
+        ("{not json", "not a readable results file"),
+        (json.dumps({"schema": "other/9"}), "schema is 'other/9'"),
+        (json.dumps([1, 2]), "schema is 'list'"),
+    ],
+)
 def test_read_rejects_bad_files(tmp_path, content, message):
     path = tmp_path / "results.json"
     if content is not None:

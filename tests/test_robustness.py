@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench
 
 from bench.results import read_results
 from bench.robustness import run_robustness
-from conftest import bench
 
 
 def copy_run(ci_run, dest):
@@ -35,8 +35,9 @@ def copy_run(ci_run, dest):
 def scored(ci_run, tmp_path_factory):
     run = copy_run(ci_run, tmp_path_factory.mktemp("robust") / "run")
     # four models, classical and deep, keep this quick; the command runs every model the same way
-    proc = bench("robustness", str(run), "--corruptions", "rotate,invert,dilate", "--seed", "1",
-                 "--models", "knn,mlp,lenet5,cnn")
+    proc = bench(
+        "robustness", str(run), "--corruptions", "rotate,invert,dilate", "--seed", "1", "--models", "knn,mlp,lenet5,cnn"
+    )
     return run, proc
 
 
@@ -97,12 +98,15 @@ def test_robustness_option_scores_the_models_a_run_just_trained(tmp_path):
     assert "## Robustness" in (tmp_path / "report.md").read_text()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"severity": 6}, "severity 6 is out of range; choose 1 to 5"),
-    ({"names": "rotate,blurry"}, "unknown corruption(s) blurry"),
-    ({"models": ["resnet"]}, "has no measured model resnet"),
-    ({"mnist_c_path": "no-such-folder"}, "no-such-folder"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"severity": 6}, "severity 6 is out of range; choose 1 to 5"),
+        ({"names": "rotate,blurry"}, "unknown corruption(s) blurry"),
+        ({"models": ["resnet"]}, "has no measured model resnet"),
+        ({"mnist_c_path": "no-such-folder"}, "no-such-folder"),
+    ],
+)
 def test_bad_options_are_refused_before_anything_is_written(scored, kwargs, message):
     run, _ = scored
     before = (run / "results.json").read_bytes()

@@ -25,8 +25,9 @@ def answers(digits, delay=0.0):
 
 
 def test_a_faster_runtime_that_agrees_everywhere_is_chosen():
-    runtime = fastest_runtime(answers(DIGITS, delay=0.004), {"onnxruntime": lambda: answers(DIGITS)}, X, DIGITS,
-                              pilot_calls=10)
+    runtime = fastest_runtime(
+        answers(DIGITS, delay=0.004), {"onnxruntime": lambda: answers(DIGITS)}, X, DIGITS, pilot_calls=10
+    )
     assert runtime.name == "onnxruntime" and runtime.record["latency_runtime"] == "onnxruntime"
     native, onnx = runtime.record["candidates"]
     assert native["pilot_p50_ms"] > onnx["pilot_p50_ms"] and onnx["same_predictions"] == 1.0
@@ -36,8 +37,9 @@ def test_a_faster_runtime_that_agrees_everywhere_is_chosen():
 def test_a_runtime_that_disagrees_on_one_image_is_left_out_however_fast():
     wrong = DIGITS.copy()
     wrong[7] = (wrong[7] + 1) % 10
-    runtime = fastest_runtime(answers(DIGITS, delay=0.004), {"onnxruntime": lambda: answers(wrong)}, X, DIGITS,
-                              pilot_calls=10)
+    runtime = fastest_runtime(
+        answers(DIGITS, delay=0.004), {"onnxruntime": lambda: answers(wrong)}, X, DIGITS, pilot_calls=10
+    )
     assert runtime.name == "native"
     onnx = runtime.record["candidates"][1]
     assert onnx["same_predictions"] == 0.98 and "pilot_p50_ms" not in onnx
@@ -49,8 +51,10 @@ def test_a_runtime_that_cannot_be_made_is_recorded_and_the_native_path_kept():
 
     runtime = fastest_runtime(answers(DIGITS), {"onnxruntime": no_export}, X, DIGITS, pilot_calls=10)
     assert runtime.name == "native"
-    assert runtime.record["candidates"][1] == {"runtime": "onnxruntime",
-                                               "error": "NotImplementedError: KNN has no ONNX export"}
+    assert runtime.record["candidates"][1] == {
+        "runtime": "onnxruntime",
+        "error": "NotImplementedError: KNN has no ONNX export",
+    }
 
 
 def test_a_parallel_pipeline_is_offered_on_one_thread_and_keeps_its_setting():

@@ -19,11 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
+from digit_photos import dark_on_paper
 
 from bench.use.models import SavedModel
 from bench.use.serve import allowed_hosts, create_app, listen
-from conftest import ROOT
-from digit_photos import dark_on_paper
 
 PAGE = ROOT / "bench" / "use" / "page.html"
 
@@ -33,8 +33,13 @@ def server(ci_run):
     """`python benchmark.py serve --port 0` on the ci run's models: (host, port, the process)."""
     out, run = ci_run
     assert run.returncode == 0, run.stdout[-2000:]
-    proc = subprocess.Popen([sys.executable, "benchmark.py", "serve", "--port", "0", "--models-dir", str(out / "models")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "benchmark.py", "serve", "--port", "0", "--models-dir", str(out / "models")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen, found = [], None
     for line in proc.stdout:  # until "serving 8 models (...) on http://127.0.0.1:PORT  (Ctrl+C stops)"
         seen.append(line)
@@ -64,8 +69,13 @@ def request(server, method, path, body=None, headers=None):
 def _png_header_only(width, height):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +85,7 @@ def seven(sample_splits):
 
 
 # ---- for the hostile-traffic tests: in-process servers (uvicorn on a thread) over fake models ----
+
 
 class FakeEstimator:
     """Says 3 for every image; `gate` (an Event) holds each prediction until it is set, `delay` slows it,
@@ -151,8 +162,16 @@ ONE_PNG = _png(ONE)
 def test_models_lists_what_is_loaded_with_its_run_accuracy(server):
     status, data = request(server, "GET", "/models")
     assert status == 200
-    assert [m["name"] for m in data["models"]] == ["hog-svm", "random-forest", "knn", "mlp", "lenet5", "cnn",
-                                                   "cnn-aug", "ensemble"]
+    assert [m["name"] for m in data["models"]] == [
+        "hog-svm",
+        "random-forest",
+        "knn",
+        "mlp",
+        "lenet5",
+        "cnn",
+        "cnn-aug",
+        "ensemble",
+    ]
     assert all(0.5 < m["accuracy"] <= 1 and m["profile"] == "ci" for m in data["models"])
     assert data["max_body_bytes"] == 5 * 2**20
 
@@ -171,20 +190,31 @@ def test_predict_answers_every_model(server, seven):
 
 def test_predict_takes_a_multipart_upload(server, seven):
     boundary = "digitbench"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"seven.jpg\"\r\n"
-            "Content-Type: image/jpeg\r\n\r\n").encode() + seven + f"\r\n--{boundary}--\r\n".encode()
-    status, data = request(server, "POST", "/predict?models=cnn", body,
-                           {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="seven.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + seven
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, data = request(
+        server, "POST", "/predict?models=cnn", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert status == 200 and data["predictions"][0]["digit"] == 7
 
 
-@pytest.mark.parametrize("body, status, words", [
-    (b"", 400, "empty"),
-    (b"\0" * (20 * 2**20), 413, "the limit is 5,242,880"),
-    (b"just some text, renamed .png", 415, "not an image"),
-    (cv2.imencode(".png", np.zeros((1, 1), np.uint8))[1].tobytes(), 422, "too small"),
-    (_png_header_only(20_000, 20_000), 413, "too many pixels"),
-], ids=["empty", "20MB", "text", "1x1", "20000x20000-header"])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b"", 400, "empty"),
+        (b"\0" * (20 * 2**20), 413, "the limit is 5,242,880"),
+        (b"just some text, renamed .png", 415, "not an image"),
+        (cv2.imencode(".png", np.zeros((1, 1), np.uint8))[1].tobytes(), 422, "too small"),
+        (_png_header_only(20_000, 20_000), 413, "too many pixels"),
+    ],
+    ids=["empty", "20MB", "text", "1x1", "20000x20000-header"],
+)
 def test_bad_requests_get_a_clear_status_and_the_server_keeps_answering(server, seven, body, status, words):
     got, data = request(server, "POST", "/predict", body, {"Content-Type": "image/png"})
     assert got == status and words in data["error"], data
@@ -195,8 +225,13 @@ def test_unknown_model_and_bad_multipart(server):
     status, data = request(server, "POST", "/predict?models=lenet6", b"x")
     assert status == 400 and "not loaded: lenet6" in data["error"]
     multipart = {"Content-Type": "multipart/form-data; boundary=b"}
-    status, data = request(server, "POST", "/predict",
-                           b'--b\r\nContent-Disposition: form-data; name="image"\r\n\r\ntext\r\n--b--\r\n', multipart)
+    status, data = request(
+        server,
+        "POST",
+        "/predict",
+        b'--b\r\nContent-Disposition: form-data; name="image"\r\n\r\ntext\r\n--b--\r\n',
+        multipart,
+    )
     assert status == 400 and "no file field named 'file'" in data["error"]
     status, data = request(server, "POST", "/predict", b"--b\r\n\r\n--b--\r\n", multipart)
     assert status == 400 and "cannot be parsed" in data["error"]
@@ -205,7 +240,7 @@ def test_unknown_model_and_bad_multipart(server):
 def test_the_page_loads_nothing_from_the_internet():
     page = PAGE.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
-    assert "@import" not in page and "fetch(\"http" not in page
+    assert "@import" not in page and 'fetch("http' not in page
 
 
 def _draw(browser, pad, strokes):
@@ -224,7 +259,8 @@ def _draw(browser, pad, strokes):
 def _says(browser):
     return browser.execute_script(
         "return Object.fromEntries(Array.from(document.querySelectorAll('#results tbody tr'))"
-        ".map(tr => [tr.dataset.model, tr.children[2].textContent]))")
+        ".map(tr => [tr.dataset.model, tr.children[2].textContent]))"
+    )
 
 
 def _answered(browser):
@@ -294,8 +330,9 @@ def test_huge_pngs_at_once_keep_the_server_small_and_answering(server):
     assert request(server, "POST", "/predict?models=knn", ONE_PNG)[0] == 200
     Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # the peak starts again from the memory in use now
     before = peak_mb()
-    posts = [in_thread(request, server, "POST", "/predict?models=knn", huge, {"Content-Type": "image/png"})
-             for _ in range(4)]
+    posts = [
+        in_thread(request, server, "POST", "/predict?models=knn", huge, {"Content-Type": "image/png"}) for _ in range(4)
+    ]
     status, data = request(server, "POST", "/predict?models=knn", ONE_PNG)
     assert status == 200 and data["predictions"][0]["model"] == "knn"
     for post in posts:
@@ -420,11 +457,23 @@ def test_more_requests_than_can_be_held_get_503():
         assert request(server, "POST", "/predict", ONE_PNG)[0] == 200
 
 
-@pytest.mark.parametrize("host, status", [
-    ("127.0.0.1:{port}", 200), ("localhost:{port}", 200), ("LOCALHOST:{port}", 200), ("[::1]:{port}", 200),
-    ("evil.example:{port}", 421), ("evil.example", 421), ("127.0.0.1:1{port}", 421), ("127.0.0.1", 421),
-    ("localhost.:{port}", 421), ("127.0.0.1:{port}@evil.example", 421), ("", 421),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "host, status",
+    [
+        ("127.0.0.1:{port}", 200),
+        ("localhost:{port}", 200),
+        ("LOCALHOST:{port}", 200),
+        ("[::1]:{port}", 200),
+        ("evil.example:{port}", 421),
+        ("evil.example", 421),
+        ("127.0.0.1:1{port}", 421),
+        ("127.0.0.1", 421),
+        ("localhost.:{port}", 421),
+        ("127.0.0.1:{port}@evil.example", 421),
+        ("", 421),
+    ],
+    ids=lambda v: str(v),
+)
 def test_a_host_header_naming_another_server_is_refused(host, status):
     """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example.
     Only the loopback names with the server's port are answered; the refusal is JSON, before any work."""
@@ -441,8 +490,10 @@ def test_a_host_header_naming_another_server_is_refused(host, status):
 
 def test_which_hosts_each_bind_answers():
     local = allowed_hosts("127.0.0.1", 8000)
-    assert [local.allows(h) for h in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.0.1:8001",
-                                      "192.168.1.5:8000", None)] == [True, True, True, False, False, False]
+    assert [
+        local.allows(h)
+        for h in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.0.1:8001", "192.168.1.5:8000", None)
+    ] == [True, True, True, False, False, False]
     one = allowed_hosts("192.168.1.5", 8000)
     assert one.allows("192.168.1.5:8000") and not one.allows("localhost:8000") and not one.allows("evil.example:8000")
     six = allowed_hosts("::1", 80)
@@ -455,18 +506,22 @@ def test_which_hosts_each_bind_answers():
     assert allowed_hosts("127.0.0.1", 8000, ["proxy.example"]).allows("proxy.example")
 
 
-@pytest.mark.parametrize("headers, status", [
-    ({}, 200),  # curl, scripts
-    ({"Origin": "http://{host}", "Sec-Fetch-Site": "same-origin"}, 200),  # the page itself
-    ({"Origin": "http://{host}"}, 200),
-    ({"Origin": "http://evil.example"}, 403),
-    ({"Origin": "http://127.0.0.1:1"}, 403),  # another server on this machine
-    ({"Origin": "null"}, 403),  # a sandboxed frame or a file: page
-    ({"Origin": "http://{host}.evil.example"}, 403),
-    ({"Sec-Fetch-Site": "cross-site"}, 403),
-    ({"Sec-Fetch-Site": "same-site"}, 403),  # another port of localhost is the same site, not the same origin
-    ({"Origin": "http://{host}", "Sec-Fetch-Site": "cross-site"}, 403),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({}, 200),  # curl, scripts
+        ({"Origin": "http://{host}", "Sec-Fetch-Site": "same-origin"}, 200),  # the page itself
+        ({"Origin": "http://{host}"}, 200),
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "http://127.0.0.1:1"}, 403),  # another server on this machine
+        ({"Origin": "null"}, 403),  # a sandboxed frame or a file: page
+        ({"Origin": "http://{host}.evil.example"}, 403),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),  # another port of localhost is the same site, not the same origin
+        ({"Origin": "http://{host}", "Sec-Fetch-Site": "cross-site"}, 403),
+    ],
+    ids=lambda v: str(v),
+)
 def test_a_post_from_a_page_of_another_origin_is_refused(headers, status):
     model = FakeEstimator()
     with live([fake_model("m", model)]) as server:

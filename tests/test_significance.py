@@ -58,8 +58,7 @@ def test_wilson_interval_widens_with_confidence():
     assert low99 < low95 and high99 > high95
 
 
-@pytest.mark.parametrize("n_correct, n, confidence", [(101, 100, 0.95), (-1, 100, 0.95), (0, 0, 0.95),
-                                                      (5, 10, 95)])
+@pytest.mark.parametrize("n_correct, n, confidence", [(101, 100, 0.95), (-1, 100, 0.95), (0, 0, 0.95), (5, 10, 95)])
 def test_wilson_interval_bad_inputs(n_correct, n, confidence):
     with pytest.raises(ValueError):
         accuracy_interval(n_correct, n, confidence)
@@ -98,8 +97,15 @@ def test_three_models_by_hand():
     # Holm: smallest times 3, then times 2, then times 1 (already increasing)
     assert [p["p_holm"] for p in pairs] == pytest.approx([3 * raw[0], 2 * raw[1], raw[2]])
     assert [p["significant"] for p in pairs] == [True, False, False]
-    assert set(pairs[0]) == {"model_a", "model_b", "only_a_correct", "only_b_correct", "p_value", "p_holm",
-                             "significant"}
+    assert set(pairs[0]) == {
+        "model_a",
+        "model_b",
+        "only_a_correct",
+        "only_b_correct",
+        "p_value",
+        "p_holm",
+        "significant",
+    }
 
 
 def test_holm_can_undo_a_raw_significance():
@@ -108,8 +114,7 @@ def test_holm_can_undo_a_raw_significance():
     y = np.arange(35) % 10
     right_a = np.array([1] * 1 + [0] * 9 + [1] * 25, dtype=bool)
     right_b = np.array([0] * 1 + [1] * 9 + [1] * 25, dtype=bool)
-    preds = {"a": predictions_from(y, right_a), "b": predictions_from(y, right_b),
-             "c": predictions_from(y, right_a)}
+    preds = {"a": predictions_from(y, right_a), "b": predictions_from(y, right_b), "c": predictions_from(y, right_a)}
     pairs = mcnemar_pairs(y, preds)
     assert pairs[0]["p_value"] < 0.05 and not pairs[0]["significant"]
     assert pairs[0]["p_holm"] == pytest.approx(3 * 0.021484375)
@@ -127,7 +132,13 @@ def test_pairs_count_and_order():
     pairs = mcnemar_pairs(y, preds)
     assert len(pairs) == 4 * 3 // 2
     assert [(p["model_a"], p["model_b"]) for p in pairs] == [
-        ("m1", "m2"), ("m1", "m3"), ("m1", "m4"), ("m2", "m3"), ("m2", "m4"), ("m3", "m4")]
+        ("m1", "m2"),
+        ("m1", "m3"),
+        ("m1", "m4"),
+        ("m2", "m3"),
+        ("m2", "m4"),
+        ("m3", "m4"),
+    ]
 
 
 def test_identical_models_are_not_different():
@@ -207,8 +218,10 @@ def test_resolvable_difference_bad_inputs(n, accuracy):
 def test_resolution_sentence_numbers_come_from_the_computation():
     sentence = resolution_sentence(10_000, 0.992)
     k = round(resolvable_difference(10_000, 0.992) * 10_000)
-    assert sentence == (f"With 10,000 test images at 99.2% accuracy, differences below about "
-                        f"{k / 100:.2g} points ({k} images) are within chance at 95% confidence.")
+    assert sentence == (
+        f"With 10,000 test images at 99.2% accuracy, differences below about "
+        f"{k / 100:.2g} points ({k} images) are within chance at 95% confidence."
+    )
     assert 20 <= k <= 35
     other = resolution_sentence(1_000, 0.992, confidence=0.99)
     assert "1,000 test images" in other and "99% confidence" in other

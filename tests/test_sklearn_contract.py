@@ -50,8 +50,10 @@ _SHAPE = {
     "check_estimators_dtypes": "it fits on X shaped (20, 5)",
     "check_dtype_object": "it fits on object X shaped (56, 10)",
     "check_pipeline_consistency": "it fits on X shaped (30, 3)",
-    "check_estimators_nan_inf": ("NaN/inf are refused in fit with sklearn's own message (that part passes), "
-                                 "but the check then fits on finite X shaped (10, 3) to test predict"),
+    "check_estimators_nan_inf": (
+        "NaN/inf are refused in fit with sklearn's own message (that part passes), "
+        "but the check then fits on finite X shaped (10, 3) to test predict"
+    ),
     "check_estimators_pickle": "it fits on X shaped (30, 3)",
     "check_f_contiguous_array_estimator": "it fits on X shaped (20, 3)",
     "check_classifier_data_not_an_array": "it fits on X shaped (12, 2)",
@@ -59,8 +61,9 @@ _SHAPE = {
     "check_supervised_y_2d": "it fits on X shaped (30, 3)",
     "check_methods_sample_order_invariance": "it fits on X shaped (20, 3)",
     "check_methods_subset_invariance": "it fits on X shaped (20, 3)",
-    "check_fit2d_1feature": ("it fits on X shaped (10, 1) and wants the error to name '1 feature(s)'; "
-                             "ours names the expected image shape"),
+    "check_fit2d_1feature": (
+        "it fits on X shaped (10, 1) and wants the error to name '1 feature(s)'; ours names the expected image shape"
+    ),
     "check_dict_unchanged": "it fits on X shaped (20, 3)",
     "check_fit_idempotent": "it fits on X shaped (80, 2)",
     "check_fit_check_is_fitted": "it fits on X shaped (100, 2)",
@@ -68,8 +71,10 @@ _SHAPE = {
     "check_fit2d_predict1d": "it fits on X shaped (20, 3) before predicting on one 1-D row",
 }
 _LABELS = {
-    "check_classifiers_classes": (f"{DIGITS}; it fits with labels 'one'/'two'/'three' and -1/1 and wants "
-                                  "classes_ to be those labels (and on X shaped (n, 2): images only)"),
+    "check_classifiers_classes": (
+        f"{DIGITS}; it fits with labels 'one'/'two'/'three' and -1/1 and wants "
+        "classes_ to be those labels (and on X shaped (n, 2): images only)"
+    ),
 }
 
 
@@ -104,15 +109,18 @@ def _xfail_only_on_deviations(parametrize):
     for p in params:
         marks = getattr(p, "marks", ())
         if marks:
-            marks = [pytest.mark.xfail(reason=m.kwargs["reason"], strict=True, raises=Deviation)
-                     if m.name == "xfail" else m for m in marks]
+            marks = [
+                pytest.mark.xfail(reason=m.kwargs["reason"], strict=True, raises=Deviation) if m.name == "xfail" else m
+                for m in marks
+            ]
             p = pytest.param(*p.values, marks=marks, id=p.id)
         narrowed.append(p)
     return pytest.mark.parametrize(argnames, narrowed, **parametrize.mark.kwargs)
 
 
 @_xfail_only_on_deviations(
-    parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True))
+    parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True)
+)
 def test_sklearn_check(estimator, check):
     try:
         check(estimator)
@@ -143,8 +151,11 @@ FIT_REFUSALS = {
     "nan": (lambda: (_with(np.nan), LABELS_Y), ValueError, "Input X contains NaN"),
     "inf": (lambda: (_with(np.inf), LABELS_Y), ValueError, "Input X contains infinity"),
     "too-large-for-float32": (lambda: (_with(1e300), LABELS_Y), ValueError, "Input X contains infinity"),
-    "sparse": (lambda: (sp.csr_matrix(IMAGES_X.reshape(N, 784)), LABELS_Y), TypeError,
-               "Sparse data was passed for X, but dense data is required"),
+    "sparse": (
+        lambda: (sp.csr_matrix(IMAGES_X.reshape(N, 784)), LABELS_Y),
+        TypeError,
+        "Sparse data was passed for X, but dense data is required",
+    ),
     "empty": (lambda: (IMAGES_X[:0], LABELS_Y[:0]), ValueError, r"0 sample\(s\)"),
     "one-sample": (lambda: (IMAGES_X[:1], LABELS_Y[:1]), ValueError, r"1 sample\(s\)"),
     "one-class": (lambda: (IMAGES_X, np.full(N, 7)), ValueError, "only one class"),

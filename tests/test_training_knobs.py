@@ -51,8 +51,9 @@ def test_fold_temperature_fits_the_output_layer_to_the_validation_images(sample_
 
 def test_label_smoothing_trains_on_soft_targets_and_keeps_the_digits(sample_splits):
     s = sample_splits
-    est = KerasClassifier("mlp", epochs=2, batch_size=64, schedule="one-cycle", learning_rate=3e-3,
-                          label_smoothing=0.2).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    est = KerasClassifier(
+        "mlp", epochs=2, batch_size=64, schedule="one-cycle", learning_rate=3e-3, label_smoothing=0.2
+    ).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
     history = est.history_[0]
     # the temperature sharpens what smoothing capped at 0.82 on the likeliest digit
     assert 0 < history["temperature"] < 1
@@ -62,9 +63,19 @@ def test_label_smoothing_trains_on_soft_targets_and_keeps_the_digits(sample_spli
 
 
 def test_recipe_loss_targets_and_weight_average():
-    smoothed = Recipe(epochs=1, batch_size=8, learning_rate=1e-3, schedule="one-cycle", augment=False,
-                      early_stopping_patience=1, lr_patience=1, lr_factor=0.5, min_lr=1e-4, label_smoothing=0.1,
-                      ema_momentum=0.999)
+    smoothed = Recipe(
+        epochs=1,
+        batch_size=8,
+        learning_rate=1e-3,
+        schedule="one-cycle",
+        augment=False,
+        early_stopping_patience=1,
+        lr_patience=1,
+        lr_factor=0.5,
+        min_lr=1e-4,
+        label_smoothing=0.1,
+        ema_momentum=0.999,
+    )
     assert smoothed.loss().get_config()["label_smoothing"] == pytest.approx(0.1)
     np.testing.assert_array_equal(smoothed.targets(np.array([2, 0])), np.eye(10, dtype=np.float32)[[2, 0]])
     optimizer = smoothed.optimizer(100)
@@ -95,8 +106,9 @@ def test_knn_blurs_only_when_asked(sample_splits):
 
 
 def _fit(s, **kw):
-    return KerasClassifier(**{"architecture": "mlp", "epochs": 1, "batch_size": 64, "schedule": "one-cycle",
-                              "learning_rate": 3e-3, **kw}).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
+    return KerasClassifier(
+        **{"architecture": "mlp", "epochs": 1, "batch_size": 64, "schedule": "one-cycle", "learning_rate": 3e-3, **kw}
+    ).fit(s.x_train, s.y_train, validation_data=(s.x_val, s.y_val))
 
 
 def _members(est):
@@ -129,7 +141,15 @@ def test_a_network_is_trained_again_when_anything_it_depends_on_differs(sample_s
     kw = {"epochs": 2} if change == "epochs" else {}
     data = s.x_train[1:], s.y_train[1:]
     x, y = data if change == "data" else (s.x_train, s.y_train)
-    again = KerasClassifier(**{"architecture": "mlp", "epochs": 1, "batch_size": 64, "schedule": "one-cycle",
-                               "learning_rate": 3e-3, "network_cache": str(tmp_path), **kw}).fit(
-        x, y, validation_data=(s.x_val, s.y_val))
+    again = KerasClassifier(
+        **{
+            "architecture": "mlp",
+            "epochs": 1,
+            "batch_size": 64,
+            "schedule": "one-cycle",
+            "learning_rate": 3e-3,
+            "network_cache": str(tmp_path),
+            **kw,
+        }
+    ).fit(x, y, validation_data=(s.x_val, s.y_val))
     assert not again.history_[0].get("reused")

@@ -36,7 +36,7 @@ N_TRAIN = 200  # 20 images a digit: seconds for every model
 def digits(sample_splits):
     """(x_train, y_train, x_val, y_val): real digits, 20 a class for training, 5 a class held out."""
     s = sample_splits
-    train = np.concatenate([np.flatnonzero(s.y_train == d)[:N_TRAIN // 10] for d in range(10)])
+    train = np.concatenate([np.flatnonzero(s.y_train == d)[: N_TRAIN // 10] for d in range(10)])
     val = np.concatenate([np.flatnonzero(s.y_val == d)[:5] for d in range(10)])
     return s.x_train[train], s.y_train[train], s.x_val[val], s.y_val[val]
 
@@ -47,6 +47,7 @@ def _schema(path) -> dict:
 
 
 # ---- the list is complete: everything the project saves loads back ----
+
 
 def _round_trip(est, folder: Path, data) -> set[tuple[str, str]]:
     """Fit, save and load `est` and its "smaller" variants; the (loader, type) pairs their files hold."""
@@ -83,8 +84,7 @@ _found: dict[str, set] = {}
 
 
 @pytest.mark.parametrize("label, name, profile, settings", CONFIGURATIONS, ids=[c[0] for c in CONFIGURATIONS])
-def test_every_classical_model_saves_only_listed_types_and_loads_back(label, name, profile, settings, digits,
-                                                                      tmp_path):
+def test_every_classical_model_saves_only_listed_types_and_loads_back(label, name, profile, settings, digits, tmp_path):
     spec = MODELS[name]
     est = spec.estimator_class() if profile == "defaults" else spec.build(profile, seed=0)
     _found[label] = _round_trip(est.set_params(**settings), tmp_path, digits)
@@ -104,9 +104,15 @@ def test_the_list_holds_nothing_the_models_do_not_save(digits, tmp_path):
 
 # ---- attacks: a saved knn with one more attribute that calls something while it is rebuilt ----
 
+
 def _json(value) -> dict:
-    return {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode", "content": json.dumps(value),
-            "is_json": True}
+    return {
+        "__class__": "str",
+        "__module__": "builtins",
+        "__loader__": "JsonNode",
+        "content": json.dumps(value),
+        "is_json": True,
+    }
 
 
 def _tuple(*items) -> dict:
@@ -116,8 +122,12 @@ def _tuple(*items) -> dict:
 def _call(module: str, name: str, *args) -> dict:
     """module.name(*args) through skops' ConstructorFromReduceNode (meant for a type called with its own
     __reduce__ arguments; nothing but the file says the 'type' is a type)."""
-    return {"__class__": name, "__module__": module, "__loader__": "ConstructorFromReduceNode",
-            "content": _tuple(*map(_json, args))}
+    return {
+        "__class__": name,
+        "__module__": module,
+        "__loader__": "ConstructorFromReduceNode",
+        "content": _tuple(*map(_json, args)),
+    }
 
 
 def _operator(name: str, *args) -> dict:
@@ -149,8 +159,13 @@ def _exec(marker, folder):
 
 def _eval_reduce(marker, folder):
     # skops' LossNode rebuilds a loss as <its type>(*args): here the 'type' is eval
-    return {"__class__": "eval", "__module__": "builtins", "__loader__": "LossNode",
-            "__reduce__": {"args": _tuple(_json(_write_marker(marker)))}, "content": _json(None)}
+    return {
+        "__class__": "eval",
+        "__module__": "builtins",
+        "__loader__": "LossNode",
+        "__reduce__": {"args": _tuple(_json(_write_marker(marker)))},
+        "content": _json(None),
+    }
 
 
 def _numpy_load_pickle(marker, folder):
@@ -169,8 +184,12 @@ def _bench_function(marker, folder):
 
 def _method_call(marker, folder):
     # operator.call(<a blank KNN's bound method save>, marker): writes a model file where the attacker says
-    method = {"__class__": "KNN", "__module__": "bench.estimators.classical", "__loader__": "MethodNode",
-              "content": {"func": "save", "obj": _blank_knn()}}
+    method = {
+        "__class__": "KNN",
+        "__module__": "bench.estimators.classical",
+        "__loader__": "MethodNode",
+        "content": {"func": "save", "obj": _blank_knn()},
+    }
     return _operator("call", method, _json(str(marker)))
 
 
@@ -247,15 +266,27 @@ def test_types_skops_trusts_by_default_are_refused_too(knn_file, tmp_path):
     """skops trusts numpy ufuncs as functions and every scikit-learn estimator without being told; neither
     is in the list, so neither gets in (here: numpy.sin, and a FunctionTransformer holding it)."""
     ufunc = {"__class__": "sin", "__module__": "numpy", "__loader__": "FunctionNode"}
-    transformer = {"__class__": "FunctionTransformer", "__module__": "sklearn.preprocessing._function_transformer",
-                   "__loader__": "ObjectNode",
-                   "content": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode",
-                               "content": {"func": ufunc},
-                               "key_types": {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode",
-                                             "content": [{"__class__": "str", "__module__": "builtins",
-                                                          "__loader__": "TypeNode"}]}}}
-    for node, name in [(ufunc, "numpy.sin (FunctionNode)"),
-                       (transformer, "sklearn.preprocessing._function_transformer.FunctionTransformer (ObjectNode)")]:
+    transformer = {
+        "__class__": "FunctionTransformer",
+        "__module__": "sklearn.preprocessing._function_transformer",
+        "__loader__": "ObjectNode",
+        "content": {
+            "__class__": "dict",
+            "__module__": "builtins",
+            "__loader__": "DictNode",
+            "content": {"func": ufunc},
+            "key_types": {
+                "__class__": "list",
+                "__module__": "builtins",
+                "__loader__": "ListNode",
+                "content": [{"__class__": "str", "__module__": "builtins", "__loader__": "TypeNode"}],
+            },
+        },
+    }
+    for node, name in [
+        (ufunc, "numpy.sin (FunctionNode)"),
+        (transformer, "sklearn.preprocessing._function_transformer.FunctionTransformer (ObjectNode)"),
+    ]:
         path = _with_attribute(knn_file, tmp_path / name.split()[0] / "knn.skops", node)
         # skops flags nothing more than in the genuine file: trusting what it flags lets this in
         assert sio.get_untrusted_types(file=path) == sio.get_untrusted_types(file=knn_file)
@@ -296,6 +327,7 @@ def test_a_forest_whose_tree_points_outside_its_nodes_is_refused(digits, tmp_pat
 
 
 # ---- the user's path: benchmark.py predict ----
+
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory, sample_splits) -> Path:
@@ -349,20 +381,36 @@ def test_keras_files_other_than_dot_keras_are_refused(suffix, tmp_path):
     assert str(refused.value) == f"{path}: not a .keras file; only Keras v3 .keras files are loaded (in safe mode)"
 
 
-@pytest.mark.parametrize("meta, problem", [
-    ("not json {", "cannot read the model's metadata: JSONDecodeError"),
-    ([], "not this model's metadata: not a JSON object"),
-    ({**GOOD_META, "class": "HogSVM"}, "its class is 'HogSVM', not 'KerasClassifier'"),
-    ({**GOOD_META, "params": ["mlp"]}, '"params" is not an object'),
-    ({**GOOD_META, "params": {"architecture": "mlp", "__class__": "x", "run": "exec"}},
-     "\"params\" names '__class__', 'run', not parameters of KerasClassifier"),
-    ({**GOOD_META, "history": {"loss": []}}, '"history" is not a list of objects'),
-    ({**GOOD_META, "history": ["loss"]}, '"history" is not a list of objects'),
-    ({**GOOD_META, "n_train": "10"}, '"n_train" is not an integer'),
-    ({**GOOD_META, "n_train": True}, '"n_train" is not an integer'),
-    ({key: value for key, value in GOOD_META.items() if key != "n_train"}, '"n_train" is not an integer'),
-], ids=["not-json", "a-list", "class", "params-list", "params-unknown", "history-dict", "history-strings",
-        "n_train-string", "n_train-bool", "n_train-missing"])
+@pytest.mark.parametrize(
+    "meta, problem",
+    [
+        ("not json {", "cannot read the model's metadata: JSONDecodeError"),
+        ([], "not this model's metadata: not a JSON object"),
+        ({**GOOD_META, "class": "HogSVM"}, "its class is 'HogSVM', not 'KerasClassifier'"),
+        ({**GOOD_META, "params": ["mlp"]}, '"params" is not an object'),
+        (
+            {**GOOD_META, "params": {"architecture": "mlp", "__class__": "x", "run": "exec"}},
+            "\"params\" names '__class__', 'run', not parameters of KerasClassifier",
+        ),
+        ({**GOOD_META, "history": {"loss": []}}, '"history" is not a list of objects'),
+        ({**GOOD_META, "history": ["loss"]}, '"history" is not a list of objects'),
+        ({**GOOD_META, "n_train": "10"}, '"n_train" is not an integer'),
+        ({**GOOD_META, "n_train": True}, '"n_train" is not an integer'),
+        ({key: value for key, value in GOOD_META.items() if key != "n_train"}, '"n_train" is not an integer'),
+    ],
+    ids=[
+        "not-json",
+        "a-list",
+        "class",
+        "params-list",
+        "params-unknown",
+        "history-dict",
+        "history-strings",
+        "n_train-string",
+        "n_train-bool",
+        "n_train-missing",
+    ],
+)
 def test_bad_keras_metadata_is_refused_in_one_line(meta, problem, tmp_path):
     path = _keras_pair(tmp_path, meta)
     with pytest.raises(ValueError) as refused:
@@ -376,8 +424,9 @@ def test_keras_loads_in_safe_mode_a_lambda_layer_is_refused(tmp_path):
     import keras
 
     marker = tmp_path / "pwned"
-    net = keras.Sequential([keras.Input((28, 28)), keras.layers.Lambda(
-        lambda x, m=str(marker): x if open(m, "w").write("ran") else x)])
+    net = keras.Sequential(
+        [keras.Input((28, 28)), keras.layers.Lambda(lambda x, m=str(marker): x if open(m, "w").write("ran") else x)]
+    )
     marker.unlink(missing_ok=True)  # building the layer may have run it, here; loading must not
     path = tmp_path / "model.keras"
     net.save(path)

@@ -6,26 +6,41 @@ import os
 
 import numpy as np
 import pytest
+from conftest import bench
 from rich.console import Console
 
 from bench.console import esc, fail
-from bench.files import atomic_write, atomic_write_bytes, check_model_name, inside, UnsafePathError
-from bench.results import ResultsError, predictions_file, read_results, save_test_set, write_results
+from bench.files import UnsafePathError, atomic_write, atomic_write_bytes, check_model_name, inside
+from bench.results import ResultsError, predictions_file, read_results, save_test_set
 from bench.saved import SavedModelError, model_file, open_run
 from bench.schema import Results, Row, Run
-from conftest import bench
 
 
 def _run(tmp_path, rows: dict[str, dict] | None = None, **extra) -> "Path":  # noqa: F821
     """A run folder with results.json whose knn row says what `rows` says, and a tiny test set."""
-    run = Run(command="python benchmark.py", profile="ci", seed=0, started_at="2026-11-25T00:00:00+00:00",
-              dataset={"name": "mnist", "fingerprint": "sha256:00", "n_train": 10, "n_val": 1, "n_test": 4},
-              environment={})
+    run = Run(
+        command="python benchmark.py",
+        profile="ci",
+        seed=0,
+        started_at="2026-11-25T00:00:00+00:00",
+        dataset={"name": "mnist", "fingerprint": "sha256:00", "n_train": 10, "n_val": 1, "n_test": 4},
+        environment={},
+    )
     folder = tmp_path / "run"
     folder.mkdir()
-    results = Results(run, {"knn": Row("knn", "classical", "ok", metrics={"accuracy": 0.9},
-                                       model_path=str(folder / "models" / "knn.skops"),
-                                       predictions_path="predictions/knn.npz")})
+    results = Results(
+        run,
+        {
+            "knn": Row(
+                "knn",
+                "classical",
+                "ok",
+                metrics={"accuracy": 0.9},
+                model_path=str(folder / "models" / "knn.skops"),
+                predictions_path="predictions/knn.npz",
+            )
+        },
+    )
     raw = results.to_json()
     for name, fields in (rows or {}).items():
         raw["models"][name] = {**raw["models"].get("knn", {}), **fields}
@@ -36,6 +51,7 @@ def _run(tmp_path, rows: dict[str, dict] | None = None, **extra) -> "Path":  # n
 
 
 # ---- names ----
+
 
 @pytest.mark.parametrize("name", ["../../evil", "a/b", "cm_x.png/..", "", "knn\n", "[bold]x", "..", "x y"])
 def test_a_model_name_that_could_reach_outside_is_refused(name):
@@ -48,13 +64,16 @@ def test_registry_style_names_pass(name):
     assert check_model_name(name, "somewhere") == name
 
 
-@pytest.mark.parametrize("attack", [
-    {"rows": {"../../outside": {"name": "../../outside"}}},
-    {"rows": {"knn": {"name": "../knn"}}},  # the row's own name disagrees with its key
-    {"curves": [{"model": "../../x", "size": 10, "status": "ok"}]},
-    {"tuning": {"model": "a/b", "trials": [], "best": None}},
-    {"significance": {"pairs": [{"model_a": "knn", "model_b": "../x"}]}},
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        {"rows": {"../../outside": {"name": "../../outside"}}},
+        {"rows": {"knn": {"name": "../knn"}}},  # the row's own name disagrees with its key
+        {"curves": [{"model": "../../x", "size": 10, "status": "ok"}]},
+        {"tuning": {"model": "a/b", "trials": [], "best": None}},
+        {"significance": {"pairs": [{"model_a": "knn", "model_b": "../x"}]}},
+    ],
+)
 def test_results_file_with_a_path_for_a_model_name_is_refused(tmp_path, attack):
     folder = _run(tmp_path, attack.get("rows"), **{k: v for k, v in attack.items() if k != "rows"})
     with pytest.raises(ResultsError, match="not a model name|is named") as e:
@@ -74,6 +93,7 @@ def test_report_of_a_hostile_results_file_writes_nothing_outside(tmp_path):
 
 
 # ---- paths ----
+
 
 @pytest.mark.parametrize("path", ["../outside.npz", "/etc/passwd", "predictions/../../x.npz"])
 def test_predictions_path_outside_the_run_is_refused(tmp_path, path):
@@ -98,12 +118,15 @@ def test_report_refuses_a_predictions_path_outside_the_run(tmp_path):
     assert "predictions_path" in proc.stdout and "lies outside" in proc.stdout and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("model_path, message", [
-    ("/etc/passwd", "is not a file named knn.skops"),
-    ("{outside}/knn.skops", "lies outside"),
-    ("../elsewhere/knn.skops", "lies outside"),
-    ("{run}/models/cnn.keras", "is not a file named knn.skops"),
-])
+@pytest.mark.parametrize(
+    "model_path, message",
+    [
+        ("/etc/passwd", "is not a file named knn.skops"),
+        ("{outside}/knn.skops", "lies outside"),
+        ("../elsewhere/knn.skops", "lies outside"),
+        ("{run}/models/cnn.keras", "is not a file named knn.skops"),
+    ],
+)
 def test_model_path_outside_the_run_and_models_folder_is_refused(tmp_path, model_path, message):
     outside = tmp_path / "elsewhere"
     folder = _run(tmp_path, {"knn": {"model_path": model_path.format(outside=outside, run=tmp_path / "run")}})
@@ -146,6 +169,7 @@ def test_inside_keeps_relative_paths_under_the_first_root(tmp_path):
 
 
 # ---- one atomic write ----
+
 
 def test_atomic_write_hands_the_writer_a_temporary_file_with_the_same_suffix(tmp_path):
     seen = []
@@ -206,18 +230,28 @@ def test_writes_in_the_package_go_through_bench_files():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "bench"
-    direct = re.compile(r"\.write_text\(|\.write_bytes\(|\bimwrite\(|\.savefig\(|\bopen\([^)]*['\"][wax]b?\+?['\"]"
-                        r"|callbacks\.ModelCheckpoint\(|\.dump\(|\.save\(path|np\.save\w*\((?!\s*$|buf)")
+    direct = re.compile(
+        r"\.write_text\(|\.write_bytes\(|\bimwrite\(|\.savefig\(|\bopen\([^)]*['\"][wax]b?\+?['\"]"
+        r"|callbacks\.ModelCheckpoint\(|\.dump\(|\.save\(path|np\.save\w*\((?!\s*$|buf)"
+    )
     # lines that write into a TemporaryDirectory the function deletes, or hand atomic_write a temporary file
-    allowed = {("estimators/onnx.py", "source.write_bytes(export.model)"),
-               ("estimators/base.py", "sio.dump(self, tmp)"), ("report/figures.py", "fig.savefig(tmp,")}
-    found = [f"{p.relative_to(root)}:{i}: {line.strip()}" for p in root.rglob("*.py") if p.name != "files.py"
-             for i, line in enumerate(p.read_text().splitlines(), 1)
-             if direct.search(line) and not any(str(p.relative_to(root)) == f and s in line for f, s in allowed)]
+    allowed = {
+        ("estimators/onnx.py", "source.write_bytes(export.model)"),
+        ("estimators/base.py", "sio.dump(self, tmp)"),
+        ("report/figures.py", "fig.savefig(tmp,"),
+    }
+    found = [
+        f"{p.relative_to(root)}:{i}: {line.strip()}"
+        for p in root.rglob("*.py")
+        if p.name != "files.py"
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if direct.search(line) and not any(str(p.relative_to(root)) == f and s in line for f, s in allowed)
+    ]
     assert not found, found
 
 
 # ---- the terminal prints user text as text ----
+
 
 @pytest.mark.parametrize("text", ["scans[/x].png", "[bold]loud[/bold]", "a\\[b]", "[/]", "trailing\\"])
 def test_user_text_is_printed_as_it_is(text):
@@ -232,13 +266,21 @@ def test_predict_prints_a_file_name_with_brackets(tmp_path):
     from bench.registry import MODELS
 
     rng = np.random.default_rng(0)
-    MODELS["knn"].build("ci", 0).fit(rng.integers(0, 255, (100, 28, 28)),
-                                     np.tile(np.arange(10), 10)).save(tmp_path / "models" / "knn.skops")
+    MODELS["knn"].build("ci", 0).fit(rng.integers(0, 255, (100, 28, 28)), np.tile(np.arange(10), 10)).save(
+        tmp_path / "models" / "knn.skops"
+    )
     (tmp_path / "scans[").mkdir()
     image = tmp_path / "scans[" / "x].png"
     image.write_text("not an image")
-    proc = bench("predict", str(image), str(tmp_path / "scans[" / "[bold]missing.png"), "--model", "knn",
-                 "--models-dir", str(tmp_path / "models"))
+    proc = bench(
+        "predict",
+        str(image),
+        str(tmp_path / "scans[" / "[bold]missing.png"),
+        "--model",
+        "knn",
+        "--models-dir",
+        str(tmp_path / "models"),
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"error: {image}: not an image" in proc.stdout
     assert f"error: {tmp_path / 'scans['}/[bold]missing.png: no such file" in proc.stdout
@@ -250,5 +292,7 @@ def test_a_recorded_command_names_paths_relative_to_the_working_directory(tmp_pa
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path.parent / "shared" / "mnist.npz"
-    assert command_line("--data", str(data), f"--out={tmp_path / 'run'}", "--seed", "1") == \
-        "python benchmark.py --data ../shared/mnist.npz --out=run --seed 1"
+    assert (
+        command_line("--data", str(data), f"--out={tmp_path / 'run'}", "--seed", "1")
+        == "python benchmark.py --data ../shared/mnist.npz --out=run --seed 1"
+    )

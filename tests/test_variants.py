@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.estimators import KNN, HogSVM, RandomForest
 from bench.data import stratified_subset
+from bench.estimators import KNN, HogSVM, RandomForest
 from bench.estimators.variants import KINDS, VariantData
 
 

@@ -48,7 +48,15 @@ from .noise import brightness, impulse_noise, invert, shot_noise, stripe
 from .overlays import dotted_line, fog, spatter, zigzag
 from .strokes import canny_edges, dilate, erode
 
-__all__ = ["CORRUPTIONS", "MNIST_C_NAMES", "DEFAULT_SEVERITY", "SEVERITIES", "corrupt", "load_mnist_c", "parse_corruption_names"]
+__all__ = [
+    "CORRUPTIONS",
+    "MNIST_C_NAMES",
+    "DEFAULT_SEVERITY",
+    "SEVERITIES",
+    "corrupt",
+    "load_mnist_c",
+    "parse_corruption_names",
+]
 
 
 # --------------------------------------------------------------------------- public API
@@ -84,7 +92,7 @@ def _unknown(names, choices) -> ValueError:
 
 
 def parse_corruption_names(text: str | None) -> list[str]:
-    """"rotate,shear" -> ["rotate", "shear"]; None, "" or "all" -> every name, in `CORRUPTIONS` order.
+    """ "rotate,shear" -> ["rotate", "shear"]; None, "" or "all" -> every name, in `CORRUPTIONS` order.
 
     Duplicates are dropped (first one kept); unknown names raise one ValueError naming them.
     """
@@ -98,10 +106,13 @@ def parse_corruption_names(text: str | None) -> list[str]:
 
 
 def _check_images(images) -> np.ndarray:
-    if not isinstance(images, np.ndarray) or images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) \
-            or images.dtype != np.uint8:
-        got = (f"shape {images.shape} dtype {images.dtype}" if isinstance(images, np.ndarray)
-               else type(images).__name__)
+    if (
+        not isinstance(images, np.ndarray)
+        or images.ndim != 3
+        or images.shape[1:] != (SIDE, SIDE)
+        or images.dtype != np.uint8
+    ):
+        got = f"shape {images.shape} dtype {images.dtype}" if isinstance(images, np.ndarray) else type(images).__name__
         raise ValueError(f"images must be a (N, 28, 28) uint8 array; got {got}")
     return images
 

@@ -53,8 +53,9 @@ def _bilinear(images: np.ndarray, src_x: np.ndarray, src_y: np.ndarray) -> np.nd
     src_y = np.clip(src_y, -1, SIDE)
     x0, y0 = np.floor(src_x), np.floor(src_y)
     fx, fy = (src_x - x0).astype(np.float32), (src_y - y0).astype(np.float32)
-    corner = (np.arange(len(images))[:, None, None] * side * side
-              + (y0.astype(np.intp) + 1) * side + (x0.astype(np.intp) + 1))
+    corner = (
+        np.arange(len(images))[:, None, None] * side * side + (y0.astype(np.intp) + 1) * side + (x0.astype(np.intp) + 1)
+    )
     flat = padded.ravel()
     top = np.take(flat, corner) * (1 - fx) + np.take(flat, corner + 1) * fx
     bottom = np.take(flat, corner + side) * (1 - fx) + np.take(flat, corner + side + 1) * fx
@@ -94,8 +95,9 @@ def _line_layer(c_start, r_start, c_end, r_end, thickness: float) -> np.ndarray:
     so the line is about 2 * 0.63 * thickness pixels tall; only columns between the end points
     are drawn.
     """
-    c_start, r_start, c_end, r_end = (np.asarray(v, dtype=np.float32)[:, None, None]
-                                      for v in (c_start, r_start, c_end, r_end))
+    c_start, r_start, c_end, r_end = (
+        np.asarray(v, dtype=np.float32)[:, None, None] for v in (c_start, r_start, c_end, r_end)
+    )
     vertical = c_end == c_start
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = np.where(vertical, 0.0, (r_end - r_start) / np.where(vertical, 1.0, c_end - c_start))

@@ -6,7 +6,6 @@ import numpy as np
 
 from ._common import _COLS, _ROWS, SIDE, _gaussian_blur, _level, _to_uint8, _unit
 
-
 # --------------------------------------------------------------------------- blur
 
 # (gaussian sigma, largest pixel displacement, passes of pixel swapping).
@@ -67,7 +66,7 @@ def motion_blur(images, rng, severity):
     padded = np.pad(images.astype(np.float32), ((0, 0), (pad, pad), (pad, pad)), mode="edge")
     side = padded.shape[1]
     # flat index of every output pixel in its padded image; a tap adds one offset per image
-    origin = (np.arange(n)[:, None, None] * side * side + (pad + _ROWS) * side + (pad + _COLS))
+    origin = np.arange(n)[:, None, None] * side * side + (pad + _ROWS) * side + (pad + _COLS)
     flat = padded.ravel()
     out = np.zeros(images.shape, np.float32)
     for i in range(width):

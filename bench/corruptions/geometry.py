@@ -6,8 +6,8 @@ import numpy as np
 
 from ._common import _jitter, _level, _random_sign, _warp_about_centre
 
-
 # --------------------------------------------------------------------------- affine warps
+
 
 def _signed_angles(rng: np.random.Generator, table, severity: int, n: int) -> np.ndarray:
     """n angles: the severity's level from `table`, +-10% per image, each with a random sign."""

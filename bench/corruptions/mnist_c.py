@@ -9,7 +9,6 @@ import numpy as np
 from ..data import DataError
 from ._common import CLEAN_NAME, SIDE
 
-
 # --------------------------------------------------------------------------- released MNIST-C
 
 

@@ -6,7 +6,6 @@ import numpy as np
 
 from ._common import SIDE, _level, _to_uint8, _unit
 
-
 # --------------------------------------------------------------------------- noise
 
 # photons per unit brightness; fewer photons, noisier. MNIST-C released 3 (its severity 5)
@@ -58,7 +57,7 @@ def stripe(images, rng, severity):
     width = _level(STRIPE_WIDTH, severity)
     out = images.copy()
     out[:, :, :width] = 255 - out[:, :, :width]
-    out[:, :, SIDE - width:] = 255 - out[:, :, SIDE - width:]
+    out[:, :, SIDE - width :] = 255 - out[:, :, SIDE - width :]
     return out
 
 

@@ -6,7 +6,6 @@ import numpy as np
 
 from ._common import _COLS, _ROWS, SIDE, _gaussian_blur, _level, _line_layer, _to_uint8, _unit
 
-
 # --------------------------------------------------------------------------- fog, spatter
 
 
@@ -68,8 +67,13 @@ def fog(images, rng, severity):
 # MNIST-C released (0.65, 0.3, 1, 0.65, 1.5) (its severity 4); 4 is its severity 5. Its
 # severities 1-3 blur the noise more, giving a few big blots that can cover more than its
 # severity 4, so 1 and 2 here raise the threshold instead: fewer blots of the same kind.
-SPATTER = ((0.65, 0.3, 1, 0.69, 1.5), (0.65, 0.3, 1, 0.67, 1.5), (0.65, 0.3, 1, 0.65, 1.5),
-           (0.67, 0.4, 1, 0.65, 1.5), (0.68, 0.45, 1, 0.63, 1.5))
+SPATTER = (
+    (0.65, 0.3, 1, 0.69, 1.5),
+    (0.65, 0.3, 1, 0.67, 1.5),
+    (0.65, 0.3, 1, 0.65, 1.5),
+    (0.67, 0.4, 1, 0.65, 1.5),
+    (0.68, 0.45, 1, 0.63, 1.5),
+)
 
 
 def spatter(images, rng, severity):
@@ -111,12 +115,19 @@ def _zigzag_layer(rng: np.random.Generator, n: int, thickness: float) -> np.ndar
     # With a 23-pixel span and a tilt of at most 5 rows, length is 23..23.6: always six teeth
     # and a short closing segment, so every image has the same number of vertices.
     teeth = np.arange(int((c1 - c0 - a) // (2 * a)) + 1)
-    along = np.concatenate([np.zeros((n, 1)), np.broadcast_to((2 * teeth + 1) * a, (n, len(teeth))),
-                            length[:, None]], axis=1)
+    along = np.concatenate(
+        [np.zeros((n, 1)), np.broadcast_to((2 * teeth + 1) * a, (n, len(teeth))), length[:, None]], axis=1
+    )
     last_r = (-1.0) ** teeth[-1] * b
     closing = 2 * a * (length // (2 * a))
-    across = np.concatenate([np.zeros((n, 1)), np.broadcast_to((-1.0) ** teeth * b, (n, len(teeth))),
-                             (last_r / (2 * (length - closing)))[:, None]], axis=1)
+    across = np.concatenate(
+        [
+            np.zeros((n, 1)),
+            np.broadcast_to((-1.0) ** teeth * b, (n, len(teeth))),
+            (last_r / (2 * (length - closing)))[:, None],
+        ],
+        axis=1,
+    )
     cos, sin = np.cos(theta)[:, None], np.sin(theta)[:, None]
     cs = cos * along - sin * across + c0
     rs = sin * along + cos * across + r0[:, None]

@@ -8,19 +8,20 @@ import scipy.ndimage as ndi
 
 from ._common import SIDE, _level, _unit
 
-
 # --------------------------------------------------------------------------- edges
 
 
 # Canny's four gradient sectors, as in skimage's _canny_cy.pyx: for each, the two neighbours
 # (row, col offsets) interpolated ahead of the pixel along the gradient, then the two behind.
 # di and dj are the gradients along rows and along columns.
-_NMS_NEIGHBOURS = np.array([
-    [(1, 0), (1, 1), (-1, 0), (-1, -1)],  # gradients of the same sign, |di| > |dj|
-    [(0, 1), (1, 1), (0, -1), (-1, -1)],  # same sign, |di| <= |dj|
-    [(0, 1), (-1, 1), (0, -1), (1, -1)],  # opposite signs, |di| < |dj|
-    [(-1, 0), (-1, 1), (1, 0), (1, -1)],  # opposite signs, |di| >= |dj|
-])
+_NMS_NEIGHBOURS = np.array(
+    [
+        [(1, 0), (1, 1), (-1, 0), (-1, -1)],  # gradients of the same sign, |di| > |dj|
+        [(0, 1), (1, 1), (0, -1), (-1, -1)],  # same sign, |di| <= |dj|
+        [(0, 1), (-1, 1), (0, -1), (1, -1)],  # opposite signs, |di| < |dj|
+        [(-1, 0), (-1, 1), (1, 0), (1, -1)],  # opposite signs, |di| >= |dj|
+    ]
+)
 
 
 def _nonmaximum_suppression(isobel, jsobel, magnitude, low):
@@ -59,8 +60,9 @@ def _canny(unit: np.ndarray, sigma=1.0, low=0.1, high=0.2) -> np.ndarray:
     """
     smoothed = ndi.gaussian_filter(unit, (0, sigma, sigma), mode="constant", truncate=4.0)
     # skimage divides by the blurred all-ones mask, which undoes the darkening at the border
-    smoothed /= ndi.gaussian_filter(np.ones((SIDE, SIDE)), sigma, mode="constant", truncate=4.0) + np.finfo(
-        np.float64).eps
+    smoothed /= (
+        ndi.gaussian_filter(np.ones((SIDE, SIDE)), sigma, mode="constant", truncate=4.0) + np.finfo(np.float64).eps
+    )
     # Sobel as scipy.ndimage.sobel does it (mode 'reflect'), per image
     padded = np.pad(smoothed, ((0, 0), (1, 1), (1, 1)), mode="symmetric")
     d_col = padded[:, :, 2:] - padded[:, :, :-2]
@@ -97,8 +99,7 @@ def _upsample2(x: np.ndarray) -> np.ndarray:
         before = np.take(edge, range(x.shape[axis]), axis=axis)
         after = np.take(edge, range(2, x.shape[axis] + 2), axis=axis)
         even, odd = 0.25 * before + 0.75 * x, 0.75 * x + 0.25 * after
-        x = np.stack([even, odd], axis=axis + 1).reshape(
-            *[2 * s if a == axis else s for a, s in enumerate(x.shape)])
+        x = np.stack([even, odd], axis=axis + 1).reshape(*[2 * s if a == axis else s for a, s in enumerate(x.shape)])
     return x
 
 
@@ -112,12 +113,12 @@ def _morphology(images: np.ndarray, operation, radius: float) -> np.ndarray:
     big = np.rint(_upsample2(images.astype(np.float32))).astype(np.uint8)
     r2 = 2 * radius
     reach = int(np.floor(r2))
-    yy, xx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
     disk = (yy**2 + xx**2 <= r2**2).astype(np.uint8)
     neutral = 0 if operation is cv2.dilate else 255
     n, h, w = big.shape
     stacked = np.pad(big, ((0, 0), (reach, reach), (0, 0)), constant_values=neutral)
-    done = operation(stacked.reshape(-1, w), disk).reshape(n, h + 2 * reach, w)[:, reach:reach + h]
+    done = operation(stacked.reshape(-1, w), disk).reshape(n, h + 2 * reach, w)[:, reach : reach + h]
     small = done.reshape(n, SIDE, 2, SIDE, 2).astype(np.float32).mean(axis=(2, 4))
     return np.rint(small).astype(np.uint8)
 

@@ -29,13 +29,26 @@ def _as_array(X, *, min_samples=1, estimator=None) -> np.ndarray:
     it costs ~0.1 ms a call, more than a small network's single-image prediction (the latency measured).
     Anything else goes through `check_array`, so every refusal is sklearn's own, with its message.
     """
-    if (type(X) is np.ndarray and X.dtype.kind in "biuf" and X.ndim >= 2 and len(X) >= max(min_samples, 1)
-            and (X.shape[1:] == (784,) or X.shape[1:] == (28, 28))):
+    if (
+        type(X) is np.ndarray
+        and X.dtype.kind in "biuf"
+        and X.ndim >= 2
+        and len(X) >= max(min_samples, 1)
+        and (X.shape[1:] == (784,) or X.shape[1:] == (28, 28))
+    ):
         X32 = X.astype(np.float32, copy=False)
         if X.dtype.kind != "f" or np.isfinite(X32.sum()):
             return X32
-    return check_array(X, accept_sparse=False, dtype=np.float32, ensure_all_finite=True, allow_nd=True,
-                       ensure_min_samples=min_samples, estimator=estimator, input_name="X")
+    return check_array(
+        X,
+        accept_sparse=False,
+        dtype=np.float32,
+        ensure_all_finite=True,
+        allow_nd=True,
+        ensure_min_samples=min_samples,
+        estimator=estimator,
+        input_name="X",
+    )
 
 
 def _as_images(X: np.ndarray) -> np.ndarray:
@@ -76,8 +89,9 @@ def check_labels(y, n: int, *, estimator=None) -> np.ndarray:
 def _check_two_classes(y: np.ndarray, estimator) -> None:
     present = np.unique(y)
     if len(present) < 2:
-        raise ValueError(f"{type(estimator).__name__} needs at least 2 classes to train; "
-                         f"y holds only one class ({present[0]})")
+        raise ValueError(
+            f"{type(estimator).__name__} needs at least 2 classes to train; y holds only one class ({present[0]})"
+        )
 
 
 class DigitClassifier(ClassifierMixin, BaseEstimator):
@@ -121,7 +135,10 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             y_val = check_labels(validation_data[1], len(X_val), estimator=self)
         if self.uses_validation and X_val is None:
             X, X_val, y, y_val = train_test_split(
-                X, y, test_size=self.validation_fraction, stratify=y,
+                X,
+                y,
+                test_size=self.validation_fraction,
+                stratify=y,
                 random_state=getattr(self, "random_state", 0),
             )
         elif not self.uses_validation and X_val is not None:
@@ -210,8 +227,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def parallel_steps(self) -> list:
         """The fitted pipeline's steps set to run on more than one joblib worker (none for a network)."""
         pipeline = getattr(self, "pipeline_", None)
-        return [step for _, step in getattr(pipeline, "steps", [])
-                if step.get_params(deep=False).get("n_jobs") not in (None, 1)]
+        return [
+            step
+            for _, step in getattr(pipeline, "steps", [])
+            if step.get_params(deep=False).get("n_jobs") not in (None, 1)
+        ]
 
     def _one_thread_predictor(self):
         """predict_proba with every step's n_jobs at 1 for the call (set back after it)."""
@@ -261,4 +281,3 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{path}: holds a {type(obj).__name__}, not a {cls.__name__}")
         check_trees(obj, path)
         return obj
-

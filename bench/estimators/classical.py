@@ -16,8 +16,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.model_selection import PredefinedSplit
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.svm import SVC
 
@@ -93,8 +93,8 @@ def hog_descriptors(images: np.ndarray, orientations=9, pixels_per_cell=4, cells
     g_row, g_col = g_row.astype(np.float64), g_col.astype(np.float64)
     c = pixels_per_cell
     rows, cols = h // c, w // c  # cells cover the image from its top left; a remainder is ignored
-    magnitude = np.hypot(g_col, g_row)[:, :rows * c, :cols * c]
-    orientation = (np.arctan2(g_row, g_col) * (180 / np.pi) % 180)[:, :rows * c, :cols * c]
+    magnitude = np.hypot(g_col, g_row)[:, : rows * c, : cols * c]
+    orientation = (np.arctan2(g_row, g_col) * (180 / np.pi) % 180)[:, : rows * c, : cols * c]
     # bin i holds [edge_i, edge_i+1) with edges as skimage rounds them (float32); 180.0 itself in no bin
     edges = (np.float32(180.0 / orientations) * np.arange(orientations + 1)).astype(np.float32).astype(np.float64)
     in_range = orientation < edges[-1]
@@ -107,9 +107,9 @@ def hog_descriptors(images: np.ndarray, orientations=9, pixels_per_cell=4, cells
     blocks = np.lib.stride_tricks.sliding_window_view(hist, (b, b), axis=(1, 2))  # (n, rows', cols', o, b, b)
     blocks = blocks.transpose(0, 1, 2, 4, 5, 3).reshape(n, rows - b + 1, cols - b + 1, b * b * orientations)
     eps = 1e-5
-    out = blocks / np.sqrt(np.sum(blocks ** 2, axis=-1, keepdims=True) + eps ** 2)
+    out = blocks / np.sqrt(np.sum(blocks**2, axis=-1, keepdims=True) + eps**2)
     out = np.minimum(out, 0.2)
-    out = out / np.sqrt(np.sum(out ** 2, axis=-1, keepdims=True) + eps ** 2)
+    out = out / np.sqrt(np.sum(out**2, axis=-1, keepdims=True) + eps**2)
     return out.reshape(n, -1).astype(np.float32)
 
 
@@ -126,10 +126,14 @@ class HogFeatures(_Stateless):
 
     def transform(self, X):
         X = np.asarray(X).reshape(-1, 28, 28)
-        return np.concatenate([
-            hog_descriptors(X[i:i + self.batch_size], self.orientations, self.pixels_per_cell, self.cells_per_block)
-            for i in range(0, max(len(X), 1), self.batch_size)
-        ])
+        return np.concatenate(
+            [
+                hog_descriptors(
+                    X[i : i + self.batch_size], self.orientations, self.pixels_per_cell, self.cells_per_block
+                )
+                for i in range(0, max(len(X), 1), self.batch_size)
+            ]
+        )
 
 
 class Flatten(_Stateless):
@@ -163,9 +167,21 @@ class HogSVM(DigitClassifier):
     # below this many images per thread, a slice costs more in thread start-up than it saves
     min_images_per_thread = 500
 
-    def __init__(self, orientations=9, pixels_per_cell=4, cells_per_block=2, deskew=True, pixel_weight=0.0,
-                 n_components=None, C=10.0, gamma="scale", calibration="sigmoid", validation_fraction=0.1,
-                 random_state=0, n_jobs=-1):
+    def __init__(
+        self,
+        orientations=9,
+        pixels_per_cell=4,
+        cells_per_block=2,
+        deskew=True,
+        pixel_weight=0.0,
+        n_components=None,
+        C=10.0,
+        gamma="scale",
+        calibration="sigmoid",
+        validation_fraction=0.1,
+        random_state=0,
+        n_jobs=-1,
+    ):
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
         self.cells_per_block = cells_per_block
@@ -182,8 +198,9 @@ class HogSVM(DigitClassifier):
     def _fit(self, X, y, X_val, y_val):
         hog_features = HogFeatures(self.orientations, self.pixels_per_cell, self.cells_per_block)
         if self.pixel_weight:
-            descriptor = FeatureUnion([("hog", hog_features), ("pixels", Flatten())],
-                                     transformer_weights={"pixels": self.pixel_weight})
+            descriptor = FeatureUnion(
+                [("hog", hog_features), ("pixels", Flatten())], transformer_weights={"pixels": self.pixel_weight}
+            )
         else:
             descriptor = hog_features
         # fewer training images than components (a learning curve's first point): as many as there are images
@@ -207,8 +224,9 @@ class HogSVM(DigitClassifier):
         if threads <= 1:
             return self._predict_proba_slice(X)
         slices = np.array_split(X, threads)
-        return np.concatenate(Parallel(n_jobs=threads, prefer="threads")(
-            delayed(self._predict_proba_slice)(part) for part in slices))
+        return np.concatenate(
+            Parallel(n_jobs=threads, prefer="threads")(delayed(self._predict_proba_slice)(part) for part in slices)
+        )
 
     def _predict_proba_slice(self, X):
         return self.svm_.predict_proba(self.features_.transform(X))
@@ -239,9 +257,12 @@ class HogSVM(DigitClassifier):
             total = proba.sum(axis=1, keepdims=True)
             return np.divide(proba, total, out=np.full_like(proba, 1 / proba.shape[1]), where=total != 0)
 
-        return OnnxExport(sklearn_graph(graph, n_features, raw_scores=True), front.transform, calibrate,
-                          "deskew, HOG and pixels in numpy; PCA and the SVM in ONNX; "
-                          f"{method} calibration in numpy")
+        return OnnxExport(
+            sklearn_graph(graph, n_features, raw_scores=True),
+            front.transform,
+            calibrate,
+            f"deskew, HOG and pixels in numpy; PCA and the SVM in ONNX; {method} calibration in numpy",
+        )
 
     # An SVM's prediction cost is its support vectors: training on fewer images keeps fewer.
     SUBSET_FRACTIONS = (0.1, 0.3)
@@ -260,9 +281,13 @@ class HogSVM(DigitClassifier):
                 continue
             x, y = stratified_subset(data.x_train, data.y_train, n, data.seed)
             small = clone(self).fit(x, y, validation_data=(data.x_val, data.y_val))
-            yield sklearn_variant(f"subset-{n}", f"retrained on {n:,} of {len(data.y_train):,} training images: "
-                                  f"{small.n_support_vectors_:,} support vectors (full: {self.n_support_vectors_:,})",
-                                  small, {"n_support_vectors": small.n_support_vectors_})
+            yield sklearn_variant(
+                f"subset-{n}",
+                f"retrained on {n:,} of {len(data.y_train):,} training images: "
+                f"{small.n_support_vectors_:,} support vectors (full: {self.n_support_vectors_:,})",
+                small,
+                {"n_support_vectors": small.n_support_vectors_},
+            )
 
 
 class RandomForest(DigitClassifier):
@@ -281,8 +306,10 @@ class RandomForest(DigitClassifier):
             *straighten,
             Flatten(),
             RandomForestClassifier(
-                n_estimators=self.n_estimators, max_features=self.max_features,
-                n_jobs=self.n_jobs, random_state=self.random_state,
+                n_estimators=self.n_estimators,
+                max_features=self.max_features,
+                n_jobs=self.n_jobs,
+                random_state=self.random_state,
             ),
         ).fit(X, y)
 
@@ -297,9 +324,12 @@ class RandomForest(DigitClassifier):
         # Votes tie exactly in scikit-learn's float64 mean (argmax: the lowest digit); ONNX Runtime sums trees
         # in float32 in a thread-dependent order, so tied votes come out 1e-8 apart. Rounded to 1e-6 they tie
         # again and the lowest digit wins as natively.
-        return OnnxExport(sklearn_graph(forest, forest.n_features_in_), self.pipeline_[:-1].transform,
-                          lambda outputs: np.round(outputs[1], 6),
-                          f"{'deskew and ' if self.deskew else ''}pixels scaled in numpy; the forest in ONNX")
+        return OnnxExport(
+            sklearn_graph(forest, forest.n_features_in_),
+            self.pipeline_[:-1].transform,
+            lambda outputs: np.round(outputs[1], 6),
+            f"{'deskew and ' if self.deskew else ''}pixels scaled in numpy; the forest in ONNX",
+        )
 
     TREE_COUNTS = (10, 30)
 
@@ -316,7 +346,9 @@ class RandomForest(DigitClassifier):
             small = copy.copy(self)
             small.pipeline_ = Pipeline(self.pipeline_.steps[:-1] + [(self.pipeline_.steps[-1][0], few)])
             small.n_estimators = n
-            yield sklearn_variant(f"trees-{n}", f"the first {n} of {len(forest.estimators_)} trees, no retraining", small)
+            yield sklearn_variant(
+                f"trees-{n}", f"the first {n} of {len(forest.estimators_)} trees, no retraining", small
+            )
 
 
 class KNN(DigitClassifier):
@@ -358,13 +390,19 @@ class KNN(DigitClassifier):
         if self.weights != "uniform":
             # measured: the graph's probabilities are plain thirds (uniform votes) where scikit-learn weighs
             # by distance; 98.3% same predictions on the sample. A different model must not be reported as this one.
-            raise NotImplementedError("skl2onnx's kNN graph returns uniform-vote probabilities, not "
-                                      f"weights={self.weights!r} ones; only weights='uniform' is exported")
+            raise NotImplementedError(
+                "skl2onnx's kNN graph returns uniform-vote probabilities, not "
+                f"weights={self.weights!r} ones; only weights='uniform' is exported"
+            )
 
         first = [type(step) for _, step in self.pipeline_.steps].index(Flatten) + 1
         front, search = self.pipeline_[:first], self.pipeline_[first:]
-        return OnnxExport(sklearn_graph(search, search.n_features_in_), front.transform, lambda outputs: outputs[1],
-                          "deskew, blur and pixels in numpy; PCA and a brute-force neighbour search in ONNX")
+        return OnnxExport(
+            sklearn_graph(search, search.n_features_in_),
+            front.transform,
+            lambda outputs: outputs[1],
+            "deskew, blur and pixels in numpy; PCA and a brute-force neighbour search in ONNX",
+        )
 
     # A query costs (reference images) x (dimensions): both can shrink without retraining anything.
     REFERENCE_FRACTIONS = (0.1, 0.3)
@@ -380,17 +418,25 @@ class KNN(DigitClassifier):
             return
         *front, search = self.pipeline_.steps
         references, labels = search[1]._fit_X, search[1].classes_[search[1]._y]
-        for n in (n for n in (round(f * len(labels)) for f in self.REFERENCE_FRACTIONS) if data.wanted(f"references-{n}")):
-            yield sklearn_variant(f"references-{n}", f"{n:,} of the {len(labels):,} reference images, stratified",
-                                  self._with(front, *stratified_subset(references, labels, n, data.seed)))
+        for n in (
+            n for n in (round(f * len(labels)) for f in self.REFERENCE_FRACTIONS) if data.wanted(f"references-{n}")
+        ):
+            yield sklearn_variant(
+                f"references-{n}",
+                f"{n:,} of the {len(labels):,} reference images, stratified",
+                self._with(front, *stratified_subset(references, labels, n, data.seed)),
+            )
         pca = self.pipeline_[-2] if isinstance(self.pipeline_[-2], PCA) else None
         for k in (k for k in self.COMPONENTS if pca is not None and k < pca.n_components_ and data.wanted(f"pca-{k}")):
             fewer = copy.copy(pca)
             fewer.n_components = fewer.n_components_ = k
             for name in ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_"):
                 setattr(fewer, name, getattr(pca, name)[:k])
-            yield sklearn_variant(f"pca-{k}", f"the first {k} of {pca.n_components_} PCA dimensions, no refit",
-                                  self._with(front[:-1] + [(front[-1][0], fewer)], references[:, :k], labels))
+            yield sklearn_variant(
+                f"pca-{k}",
+                f"the first {k} of {pca.n_components_} PCA dimensions, no refit",
+                self._with(front[:-1] + [(front[-1][0], fewer)], references[:, :k], labels),
+            )
 
     def _with(self, front_steps, references, labels):
         """A copy of this model whose neighbour search holds `references` (already transformed) instead."""

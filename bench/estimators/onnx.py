@@ -8,8 +8,8 @@ stay in numpy and the classifier behind them goes to ONNX; `note` says which par
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -38,8 +38,12 @@ def sklearn_graph(model, n_features: int, raw_scores: bool = False) -> bytes:
     options = {id(last): {"zipmap": False, **({"raw_scores": True} if raw_scores else {})}}
     with warnings.catch_warnings():  # the SVC converter reads probA_, which scikit-learn 1.9 warns about
         warnings.simplefilter("ignore", FutureWarning)
-        graph = to_onnx(model, initial_types=[("features", FloatTensorType([None, n_features]))], options=options,
-                        target_opset=OPSET)
+        graph = to_onnx(
+            model,
+            initial_types=[("features", FloatTensorType([None, n_features]))],
+            options=options,
+            target_opset=OPSET,
+        )
     return graph.SerializeToString()
 
 
@@ -94,8 +98,10 @@ def quantise_int8(export: OnnxExport, calibration: np.ndarray, batch_size: int =
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     name = ort.InferenceSession(export.model, providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    feeds = [{name: np.ascontiguousarray(export.front(calibration[i:i + batch_size]), dtype=np.float32)}
-             for i in range(0, len(calibration), batch_size)]
+    feeds = [
+        {name: np.ascontiguousarray(export.front(calibration[i : i + batch_size]), dtype=np.float32)}
+        for i in range(0, len(calibration), batch_size)
+    ]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -112,8 +118,15 @@ def quantise_int8(export: OnnxExport, calibration: np.ndarray, batch_size: int =
             source, prepared, quantised = (Path(tmp) / f for f in ("float.onnx", "prepared.onnx", "int8.onnx"))
             source.write_bytes(export.model)
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)  # symbolic shapes need sympy
-            quantize_static(str(prepared), str(quantised), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+            quantize_static(
+                str(prepared),
+                str(quantised),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+            )
             model = quantised.read_bytes()
     finally:
         root.setLevel(level)

@@ -35,30 +35,32 @@ SKOPS_NODES: dict[str, frozenset[str]] = {
     # SVC._gamma, a tree's n_classes_, the temperature's beta_)
     "NdArrayNode": frozenset({"numpy.ndarray", "numpy.float32", "numpy.float64", "numpy.int64"}),
     # objects made with cls.__new__ and given their saved attributes (or __setstate__)
-    "ObjectNode": frozenset({
-        # the models and their feature steps
-        "bench.estimators.classical.HogSVM",
-        "bench.estimators.classical.RandomForest",
-        "bench.estimators.classical.KNN",
-        "bench.estimators.classical.Deskew",
-        "bench.estimators.classical.Blur",
-        "bench.estimators.classical.HogFeatures",
-        "bench.estimators.classical.Flatten",
-        # scikit-learn parts: pipelines, PCA, the SVM and its calibration, the forest, the neighbours
-        "sklearn.pipeline.Pipeline",
-        "sklearn.pipeline.FeatureUnion",
-        "sklearn.decomposition._pca.PCA",
-        "sklearn.svm._classes.SVC",
-        "sklearn.frozen._frozen.FrozenEstimator",
-        "sklearn.calibration.CalibratedClassifierCV",
-        "sklearn.calibration._CalibratedClassifier",
-        "sklearn.calibration._TemperatureScaling",  # calibration="temperature" (the registry's hog-svm)
-        "sklearn.calibration._SigmoidCalibration",  # calibration="sigmoid" (HogSVM's default)
-        "sklearn.model_selection._split.PredefinedSplit",
-        "sklearn.ensemble._forest.RandomForestClassifier",
-        "sklearn.tree._classes.DecisionTreeClassifier",
-        "sklearn.neighbors._classification.KNeighborsClassifier",
-    }),
+    "ObjectNode": frozenset(
+        {
+            # the models and their feature steps
+            "bench.estimators.classical.HogSVM",
+            "bench.estimators.classical.RandomForest",
+            "bench.estimators.classical.KNN",
+            "bench.estimators.classical.Deskew",
+            "bench.estimators.classical.Blur",
+            "bench.estimators.classical.HogFeatures",
+            "bench.estimators.classical.Flatten",
+            # scikit-learn parts: pipelines, PCA, the SVM and its calibration, the forest, the neighbours
+            "sklearn.pipeline.Pipeline",
+            "sklearn.pipeline.FeatureUnion",
+            "sklearn.decomposition._pca.PCA",
+            "sklearn.svm._classes.SVC",
+            "sklearn.frozen._frozen.FrozenEstimator",
+            "sklearn.calibration.CalibratedClassifierCV",
+            "sklearn.calibration._CalibratedClassifier",
+            "sklearn.calibration._TemperatureScaling",  # calibration="temperature" (the registry's hog-svm)
+            "sklearn.calibration._SigmoidCalibration",  # calibration="sigmoid" (HogSVM's default)
+            "sklearn.model_selection._split.PredefinedSplit",
+            "sklearn.ensemble._forest.RandomForestClassifier",
+            "sklearn.tree._classes.DecisionTreeClassifier",
+            "sklearn.neighbors._classification.KNeighborsClassifier",
+        }
+    ),
     # a fitted tree's node arrays, rebuilt as Tree(*args).__setstate__(state); `check_trees` checks their
     # indices once loaded (skops does not, and for that reason trusts no Tree by default)
     "TreeNode": frozenset({"sklearn.tree._tree.Tree"}),
@@ -95,8 +97,9 @@ def schema_nodes(schema) -> list[tuple[str, str]]:
 
 def refused_nodes(schema) -> list[str]:
     """'type (loader)' for each node of the schema that `SKOPS_NODES` does not allow, sorted, once each."""
-    return sorted({f"{name} ({loader})" for loader, name in schema_nodes(schema)
-                   if name not in SKOPS_NODES.get(loader, ())})
+    return sorted(
+        {f"{name} ({loader})" for loader, name in schema_nodes(schema) if name not in SKOPS_NODES.get(loader, ())}
+    )
 
 
 def read_skops_file(path) -> bytes:
@@ -114,14 +117,17 @@ def read_skops_file(path) -> bytes:
         raise ValueError(f"{path}: not a skops file (its schema.json is not a JSON object)")
     protocol = schema.get("protocol")
     if type(protocol) is not int or protocol != skops_protocol():
-        raise ValueError(f"{path}: written in skops format {protocol!r}; only format {skops_protocol()} (this "
-                         "skops's) is loaded: retrain the model to save it again")
+        raise ValueError(
+            f"{path}: written in skops format {protocol!r}; only format {skops_protocol()} (this "
+            "skops's) is loaded: retrain the model to save it again"
+        )
     refused = refused_nodes(schema)
     if refused:
         more = len(refused) - MAX_NAMED
         named = ", ".join(refused[:MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
-        raise ValueError(f"{path}: refusing to load types outside the list of what digit-bench models are saved "
-                         f"with: {named}")
+        raise ValueError(
+            f"{path}: refusing to load types outside the list of what digit-bench models are saved with: {named}"
+        )
     return data
 
 
@@ -153,12 +159,17 @@ def check_trees(model, path) -> None:
             # what reads this object's trees: its own tree_ (a DecisionTreeClassifier), or its estimators'
             # trees (a forest, which checks the columns it is given and passes them on unchecked)
             widths = [state["tree_"].n_features] if isinstance(state.get("tree_"), Tree) else []
-            widths += [vars(e).get("n_features_in_") for e in (state.get("estimators_") or [])
-                       if hasattr(e, "__dict__") and isinstance(vars(e).get("tree_"), Tree)]
+            widths += [
+                vars(e).get("n_features_in_")
+                for e in (state.get("estimators_") or [])
+                if hasattr(e, "__dict__") and isinstance(vars(e).get("tree_"), Tree)
+            ]
             n_features = state.get("n_features_in_")
             if any(type(n_features) is not int or w != n_features for w in widths):
-                raise ValueError(f"{path}: refusing to load, a decision tree in it reads other columns than "
-                                 f"its {type(obj).__name__} is given")
+                raise ValueError(
+                    f"{path}: refusing to load, a decision tree in it reads other columns than "
+                    f"its {type(obj).__name__} is given"
+                )
             stack.extend(state.values())
 
 
@@ -170,8 +181,12 @@ def _tree_problem(tree) -> str | None:
         return f"{tree.node_count} nodes in arrays of {tree.capacity}"
     left, right, feature = tree.children_left, tree.children_right, tree.feature
     inner = np.flatnonzero(left != -1)
-    if len(inner) and not ((left[inner] > inner).all() and (right[inner] > inner).all()
-                           and (left[inner] < tree.node_count).all() and (right[inner] < tree.node_count).all()):
+    if len(inner) and not (
+        (left[inner] > inner).all()
+        and (right[inner] > inner).all()
+        and (left[inner] < tree.node_count).all()
+        and (right[inner] < tree.node_count).all()
+    ):
         return "a node's child lies outside the tree or before the node"
     if len(inner) and not ((feature[inner] >= 0).all() and (feature[inner] < tree.n_features).all()):
         return f"a node splits on a feature outside 0-{tree.n_features - 1}"

@@ -8,8 +8,8 @@ one prediction function, so the measuring code needs no knowledge of how it was 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -69,5 +69,14 @@ def sklearn_variant(name: str, note: str, est, extra=None) -> Variant:
     import sklearn
 
     content = saved_file(est)
-    return Variant(name, "smaller", f"scikit-learn {sklearn.__version__}", note, est.predict_proba, len(content),
-                   extra or {}, content, est.file_suffix)
+    return Variant(
+        name,
+        "smaller",
+        f"scikit-learn {sklearn.__version__}",
+        note,
+        est.predict_proba,
+        len(content),
+        extra or {},
+        content,
+        est.file_suffix,
+    )

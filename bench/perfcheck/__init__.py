@@ -38,5 +38,15 @@ Exit codes (bench.console): 0 nothing regressed; 1 something regressed; 2 bad in
 from .baseline import BASELINE_SCHEMA, add_calibration, make_baseline, read_baseline
 from .compare import BadInput, RunFile, compare, current_summary, read_runs, regressed
 
-__all__ = ["BASELINE_SCHEMA", "BadInput", "RunFile", "add_calibration", "compare", "current_summary",
-           "make_baseline", "read_baseline", "read_runs", "regressed"]
+__all__ = [
+    "BASELINE_SCHEMA",
+    "BadInput",
+    "RunFile",
+    "add_calibration",
+    "compare",
+    "current_summary",
+    "make_baseline",
+    "read_baseline",
+    "read_runs",
+    "regressed",
+]

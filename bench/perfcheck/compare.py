@@ -64,8 +64,7 @@ def run_reference_ms(results: Results) -> float | None:
     107 ms. Pooling the ~56 repeats of a run gives one speed per run that shrugs off such moments and
     still follows a machine that is slower all run long.
     """
-    times = [t for row in results.ok_rows()
-             for t in row.reference_ms_repeats or [row.metrics.get("reference_ms")] if t]
+    times = [t for row in results.ok_rows() for t in row.reference_ms_repeats or [row.metrics.get("reference_ms")] if t]
     return statistics.median(times) if times else None
 
 
@@ -90,8 +89,13 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
-def summarise(runs: list[Results], names, reference: str = TIME_REFERENCE,
-              quality_metrics=tuple(QUALITY_TOLERANCES), time_metrics=tuple(TIME_MARGINS)) -> dict:
+def summarise(
+    runs: list[Results],
+    names,
+    reference: str = TIME_REFERENCE,
+    quality_metrics=tuple(QUALITY_TOLERANCES),
+    time_metrics=tuple(TIME_MARGINS),
+) -> dict:
     """Per model: median quality values and median time ratios over several runs.
 
     reference: "run" divides by the run's pooled reference (run_reference_ms), "row" by the row's own.
@@ -124,8 +128,13 @@ def current_summary(baseline: dict, runs: list[RunFile]) -> tuple[dict, list[str
     ok = [n for n in wanted if all(r.results.is_ok(n) for r in runs)]
     extra = sorted(set().union(*(set(r.results.models) for r in runs)) - set(wanted))
     rules = baseline["rules"]
-    return summarise([r.results for r in runs], ok, rules.get("time_reference", TIME_REFERENCE),
-                     tuple(rules["quality"]), tuple(rules["time"])), extra
+    return summarise(
+        [r.results for r in runs],
+        ok,
+        rules.get("time_reference", TIME_REFERENCE),
+        tuple(rules["quality"]),
+        tuple(rules["time"]),
+    ), extra
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -195,22 +204,52 @@ def _compare(baseline: dict, current: dict) -> list[dict]:
     for name, base in baseline["models"].items():
         cur = current.get(name)
         if cur is None:  # the model failed in the current run(s)
-            findings.append({"model": name, "metric": "status", "kind": "status", "baseline": "ok",
-                             "current": "failed", "change": "-", "verdict": REGRESSION})
+            findings.append(
+                {
+                    "model": name,
+                    "metric": "status",
+                    "kind": "status",
+                    "baseline": "ok",
+                    "current": "failed",
+                    "change": "-",
+                    "verdict": REGRESSION,
+                }
+            )
             continue
         for metric, rule in rules["quality"].items():
             b, c = base["metrics"].get(metric), cur["metrics"].get(metric)
             verdict, change = verdict_quality(metric, b, c, rule["tolerance"])
-            findings.append({"model": name, "metric": metric, "kind": "quality", "baseline": b, "current": c,
-                             "change": change, "verdict": verdict, "tolerance": rule["tolerance"]})
+            findings.append(
+                {
+                    "model": name,
+                    "metric": metric,
+                    "kind": "quality",
+                    "baseline": b,
+                    "current": c,
+                    "change": change,
+                    "verdict": verdict,
+                    "tolerance": rule["tolerance"],
+                }
+            )
         for metric in rules["time"]:
             b, c = base["ratios"].get(metric), cur["ratios"].get(metric)
             margin, advisory = time_rule(baseline, name, metric)
             verdict, change = verdict_time(metric, b, c, margin, advisory)
             raw = (base.get("raw", {}).get(metric), cur["raw"].get(metric))  # for readers: seconds, ms, img/s
-            findings.append({"model": name, "metric": metric, "kind": "time", "baseline": b, "current": c,
-                             "change": change, "verdict": verdict, "margin": margin, "advisory": advisory,
-                             "raw": raw})
+            findings.append(
+                {
+                    "model": name,
+                    "metric": metric,
+                    "kind": "time",
+                    "baseline": b,
+                    "current": c,
+                    "change": change,
+                    "verdict": verdict,
+                    "margin": margin,
+                    "advisory": advisory,
+                    "raw": raw,
+                }
+            )
     return findings
 
 

@@ -41,16 +41,18 @@ from .rules import ADVISORY_MARGIN, DEFAULT_REPEATS, MARGIN_FLOOR, MIN_CALIBRATI
 
 PERCENTILE = 95  # recorded beside the worst factor; the margin uses the worst
 
-METHOD = (f"per model and time metric, each run's ratio to its pooled reference; factor = slowdown (in the "
-          f"metric's bad direction) from the median of {DEFAULT_REPEATS} runs to the median of {DEFAULT_REPEATS} "
-          f"other runs, over every ordered pair of disjoint sets of {DEFAULT_REPEATS} runs; worst = the largest "
-          f"factor (p{PERCENTILE} recorded for readers); margin = max(floor, safety_factor x (worst - 1)), rounded "
-          f"up to 0.01; from advisory_margin on, a 2x slowdown could pass, so the metric is advisory for that model "
-          f"(shown, never failing). false_alarm_rate_3run_median: share of the pairs in which any non-advisory metric "
-          f"of any model is past its margin, in-sample (0 by construction); _held_out: each run left out in turn, "
-          f"margins from the others, the pairs including it judged; _default_margins: the pairs judged by the "
-          f"default margins. The baseline's medians are over all runs: any {DEFAULT_REPEATS} of them are within "
-          f"the worst factor of those medians.")
+METHOD = (
+    f"per model and time metric, each run's ratio to its pooled reference; factor = slowdown (in the "
+    f"metric's bad direction) from the median of {DEFAULT_REPEATS} runs to the median of {DEFAULT_REPEATS} "
+    f"other runs, over every ordered pair of disjoint sets of {DEFAULT_REPEATS} runs; worst = the largest "
+    f"factor (p{PERCENTILE} recorded for readers); margin = max(floor, safety_factor x (worst - 1)), rounded "
+    f"up to 0.01; from advisory_margin on, a 2x slowdown could pass, so the metric is advisory for that model "
+    f"(shown, never failing). false_alarm_rate_3run_median: share of the pairs in which any non-advisory metric "
+    f"of any model is past its margin, in-sample (0 by construction); _held_out: each run left out in turn, "
+    f"margins from the others, the pairs including it judged; _default_margins: the pairs judged by the "
+    f"default margins. The baseline's medians are over all runs: any {DEFAULT_REPEATS} of them are within "
+    f"the worst factor of those medians."
+)
 
 
 def margin_for(worst: float) -> tuple[float, bool]:
@@ -108,13 +110,20 @@ class Calibration:
 
     def record(self) -> dict:
         """rules.time_calibration of the baseline file."""
+
         def by_model(value) -> dict:
-            return {name: {m.metric: value(m) for m in self.metrics if m.model == name}
-                    for name in dict.fromkeys(m.model for m in self.metrics)}
+            return {
+                name: {m.metric: value(m) for m in self.metrics if m.model == name}
+                for name in dict.fromkeys(m.model for m in self.metrics)
+            }
 
         return {
-            "runs": self.runs, "method": METHOD, "pairs": self.pairs, "safety_factor": SAFETY_FACTOR,
-            "floor": MARGIN_FLOOR, "advisory_margin": ADVISORY_MARGIN,
+            "runs": self.runs,
+            "method": METHOD,
+            "pairs": self.pairs,
+            "safety_factor": SAFETY_FACTOR,
+            "floor": MARGIN_FLOOR,
+            "advisory_margin": ADVISORY_MARGIN,
             "false_alarm_rate_3run_median": round(self.false_alarm_rate, 4),
             "false_alarm_rate_3run_median_held_out": round(self.false_alarm_rate_held_out, 4),
             "false_alarm_rate_3run_median_default_margins": round(self.false_alarm_rate_default, 4),

@@ -32,8 +32,14 @@ def _rule_text(f: dict) -> str:
     return ""
 
 
-VERDICT_STYLE = {OK: "green", REGRESSION: "bold red", ADVISORY: "yellow", IMPROVED: "cyan", NOT_APPLICABLE: "dim",
-                 OTHER_MACHINE: "yellow"}
+VERDICT_STYLE = {
+    OK: "green",
+    REGRESSION: "bold red",
+    ADVISORY: "yellow",
+    IMPROVED: "cyan",
+    NOT_APPLICABLE: "dim",
+    OTHER_MACHINE: "yellow",
+}
 
 
 def findings_table(findings: list[dict], baseline: dict, n_runs: int):
@@ -42,25 +48,40 @@ def findings_table(findings: list[dict], baseline: dict, n_runs: int):
     ds = baseline["dataset"]
     reference = baseline["rules"].get("time_reference", TIME_REFERENCE)
     advisory = "; advisory: shown, never fails" if any(f.get("advisory") for f in findings) else ""
-    table = Table(title=f"regression check: profile {baseline['profile']}, {ds['name']} ({ds['fingerprint'][:19]}), "
-                        f"seed {baseline['seed']}; baseline = median of {len(baseline.get('sources', [])) or '?'} "
-                        f"run(s), current = median of {n_runs} run(s)",
-                  caption="quality: values, absolute tolerance. time: ratio to the reference workload "
-                          f"({'pooled over the run' if reference == 'run' else 'of the row'}): time / reference_ms, "
-                          "throughput: images per reference workload; rule: the factor of slowdown that fails"
-                          + advisory)
-    for col, justify in [("model", "left"), ("metric", "left"), ("rule", "right"), ("baseline", "right"),
-                         ("current", "right"), ("change", "right"), ("verdict", "left"),
-                         ("raw, not compared", "right")]:
+    table = Table(
+        title=f"regression check: profile {baseline['profile']}, {ds['name']} ({ds['fingerprint'][:19]}), "
+        f"seed {baseline['seed']}; baseline = median of {len(baseline.get('sources', [])) or '?'} "
+        f"run(s), current = median of {n_runs} run(s)",
+        caption="quality: values, absolute tolerance. time: ratio to the reference workload "
+        f"({'pooled over the run' if reference == 'run' else 'of the row'}): time / reference_ms, "
+        "throughput: images per reference workload; rule: the factor of slowdown that fails" + advisory,
+    )
+    for col, justify in [
+        ("model", "left"),
+        ("metric", "left"),
+        ("rule", "right"),
+        ("baseline", "right"),
+        ("current", "right"),
+        ("change", "right"),
+        ("verdict", "left"),
+        ("raw, not compared", "right"),
+    ]:
         table.add_column(col, justify=justify)
     previous = None
     for f in findings:
         if previous is not None and f["model"] != previous:
             table.add_section()
         style = VERDICT_STYLE[f["verdict"]]
-        table.add_row(f["model"] if f["model"] != previous else "", f["metric"], _rule_text(f),
-                      _fmt(f["kind"], f["baseline"]), _fmt(f["kind"], f["current"]), f["change"],
-                      f"[{style}]{f['verdict']}[/{style}]", _fmt_raw(f))
+        table.add_row(
+            f["model"] if f["model"] != previous else "",
+            f["metric"],
+            _rule_text(f),
+            _fmt(f["kind"], f["baseline"]),
+            _fmt(f["kind"], f["current"]),
+            f["change"],
+            f"[{style}]{f['verdict']}[/{style}]",
+            _fmt_raw(f),
+        )
         previous = f["model"]
     return table
 
@@ -79,14 +100,20 @@ def reference_lines(baseline: dict, runs: list) -> list[str]:
     now = [r for r in map(run_reference_ms, runs) if r]
     if not before or not now:
         return ["reference workload: not in every run, time ratios may be missing"]
-    lines = [(f"reference workload per run (pooled median, ms): baseline {', '.join(f'{r:.0f}' for r in before)}; "
-              f"now {', '.join(f'{r:.0f}' for r in now)}; time ratios divide it out")]
+    lines = [
+        (
+            f"reference workload per run (pooled median, ms): baseline {', '.join(f'{r:.0f}' for r in before)}; "
+            f"now {', '.join(f'{r:.0f}' for r in now)}; time ratios divide it out"
+        )
+    ]
     spread = max(before + now) / min(before + now)
     if spread > REFERENCE_SPREAD_WARNING:
-        lines.append(f"[yellow]warning: the reference itself varied {spread:.1f}x between runs: the machine's speed "
-                     "or load changed, and the ratios divide that out only as far as each model slowed down as much "
-                     "as the one-thread reference; time verdicts are unreliable (quality verdicts are not affected): "
-                     "rerun on a quiet machine[/yellow]")
+        lines.append(
+            f"[yellow]warning: the reference itself varied {spread:.1f}x between runs: the machine's speed "
+            "or load changed, and the ratios divide that out only as far as each model slowed down as much "
+            "as the one-thread reference; time verdicts are unreliable (quality verdicts are not affected): "
+            "rerun on a quiet machine[/yellow]"
+        )
     return lines
 
 
@@ -98,15 +125,25 @@ def calibration_table(calibration):
     """Per model and time metric: worst factor between 3-run medians, the margin set from it, advisory or failing."""
     from rich.table import Table
 
-    table = Table(title=f"time margins from {calibration.runs} unchanged runs: slowdown between medians of 3 "
-                        f"disjoint runs over {calibration.pairs:,} ordered pairs",
-                  caption=f"margin = max({MARGIN_FLOOR:g}, {SAFETY_FACTOR:g} x (worst - 1)), rounded up; from "
-                          f"{ADVISORY_MARGIN:g} the metric is advisory (a 2x slowdown must fail every failing metric). "
-                          "2x at worst: would a 2x slowdown fail even against the worst noise seen. "
-                          "false alarms: share of pairs past the margin")
-    for col, justify in [("model", "left"), ("metric", "left"), ("worst", "right"), ("p95", "right"),
-                         ("margin", "right"), ("rule", "left"), ("2x at worst", "left"),
-                         ("false alarms, held out", "right"), ("at default margin", "right")]:
+    table = Table(
+        title=f"time margins from {calibration.runs} unchanged runs: slowdown between medians of 3 "
+        f"disjoint runs over {calibration.pairs:,} ordered pairs",
+        caption=f"margin = max({MARGIN_FLOOR:g}, {SAFETY_FACTOR:g} x (worst - 1)), rounded up; from "
+        f"{ADVISORY_MARGIN:g} the metric is advisory (a 2x slowdown must fail every failing metric). "
+        "2x at worst: would a 2x slowdown fail even against the worst noise seen. "
+        "false alarms: share of pairs past the margin",
+    )
+    for col, justify in [
+        ("model", "left"),
+        ("metric", "left"),
+        ("worst", "right"),
+        ("p95", "right"),
+        ("margin", "right"),
+        ("rule", "left"),
+        ("2x at worst", "left"),
+        ("false alarms, held out", "right"),
+        ("at default margin", "right"),
+    ]:
         table.add_column(col, justify=justify)
     previous = None
     for m in calibration.metrics:
@@ -116,9 +153,15 @@ def calibration_table(calibration):
             cells = ["-", "-", "-", f"default x{1 + m.default_margin:g} (ratio missing in a run)", "-", "-", "-"]
         else:
             caught = {True: "fails", False: "[yellow]may pass[/yellow]", None: "-"}[m.catches_2x_at_worst]
-            cells = [f"{m.worst:.3f}", f"{m.percentile:.3f}", f"{m.margin:.2f}",
-                     "[yellow]advisory[/yellow]" if m.advisory else f"fails past x{1 + m.margin:g}", caught,
-                     _pct(m.false_alarms_held_out), _pct(m.false_alarms_default)]
+            cells = [
+                f"{m.worst:.3f}",
+                f"{m.percentile:.3f}",
+                f"{m.margin:.2f}",
+                "[yellow]advisory[/yellow]" if m.advisory else f"fails past x{1 + m.margin:g}",
+                caught,
+                _pct(m.false_alarms_held_out),
+                _pct(m.false_alarms_default),
+            ]
         table.add_row(m.model if m.model != previous else "", m.metric, *cells)
         previous = m.model
     return table
@@ -126,7 +169,11 @@ def calibration_table(calibration):
 
 def calibration_lines(calibration) -> list[str]:
     c = calibration
-    return [(f"false alarms of a 3-run-median check over these {c.pairs:,} pairs (any model or metric failing with "
-             f"nothing changed): in-sample {c.false_alarm_rate:.1%} (by construction: the margins were set from these "
-             f"pairs); each run held out in turn {c.false_alarm_rate_held_out:.1%}; with the default margins "
-             f"{c.false_alarm_rate_default:.1%}")]
+    return [
+        (
+            f"false alarms of a 3-run-median check over these {c.pairs:,} pairs (any model or metric failing with "
+            f"nothing changed): in-sample {c.false_alarm_rate:.1%} (by construction: the margins were set from these "
+            f"pairs); each run held out in turn {c.false_alarm_rate_held_out:.1%}; with the default margins "
+            f"{c.false_alarm_rate_default:.1%}"
+        )
+    ]

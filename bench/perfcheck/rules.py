@@ -20,9 +20,11 @@ QUALITY_TOLERANCES = {
     "roc_auc_macro": 0.001,
     "log_loss": 0.01,
 }
-QUALITY_NOTE = ("absolute tolerances, current - baseline; nine ci runs on one machine gave identical quality "
-                "(difference 0), so these only absorb float round-off across CPUs and library builds; "
-                "accuracy 0.002 = 2 of the 1,000 test images")
+QUALITY_NOTE = (
+    "absolute tolerances, current - baseline; nine ci runs on one machine gave identical quality "
+    "(difference 0), so these only absorb float round-off across CPUs and library builds; "
+    "accuracy 0.002 = 2 of the 1,000 test images"
+)
 
 # metric -> default margin: a regression is a ratio worse by a factor above 1 + margin. Used for every
 # model a baseline gives no margin of its own (every model of an uncalibrated baseline). Every margin is
@@ -41,14 +43,18 @@ TIME_MARGINS = {
     "latency_ms_p95": 0.9,
 }
 TIME_REFERENCE = "run"  # "run": the run's pooled reference (robust); "row": each row's own reference_ms
-TIME_NOTE = ("ratios to the reference workload: time_ms / reference_ms, throughput: img/s x reference_ms / 1000; "
-             "median over runs; a regression is a ratio worse than the baseline's by a factor above 1 + margin. "
-             "Margins stay below 1 so a 2x slowdown fails; they sit above the noise between medians of "
-             "3 ci runs on a loaded 2-core machine (throughput 1.56x, p50 1.19x, train 1.6x), except kNN p50, "
-             "hog-svm train and the p95 tails, which can still exceed them when the machine is heavily loaded")
-CALIBRATED_NOTE = ("; this baseline is calibrated: a model's own margins (models[name].margins) replace these "
-                   "defaults and its advisory metrics (models[name].advisory) are shown but never fail, "
-                   "see time_calibration")
+TIME_NOTE = (
+    "ratios to the reference workload: time_ms / reference_ms, throughput: img/s x reference_ms / 1000; "
+    "median over runs; a regression is a ratio worse than the baseline's by a factor above 1 + margin. "
+    "Margins stay below 1 so a 2x slowdown fails; they sit above the noise between medians of "
+    "3 ci runs on a loaded 2-core machine (throughput 1.56x, p50 1.19x, train 1.6x), except kNN p50, "
+    "hog-svm train and the p95 tails, which can still exceed them when the machine is heavily loaded"
+)
+CALIBRATED_NOTE = (
+    "; this baseline is calibrated: a model's own margins (models[name].margins) replace these "
+    "defaults and its advisory metrics (models[name].advisory) are shown but never fail, "
+    "see time_calibration"
+)
 
 # Calibration (noise.py): margin = SAFETY_FACTOR x (worst factor - 1), at least MARGIN_FLOOR; a metric whose
 # margin would reach ADVISORY_MARGIN becomes advisory for that model, so every failing margin stays below 0.9

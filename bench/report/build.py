@@ -17,10 +17,17 @@ from ..results import load_predictions, load_test_set, predictions_file, read_re
 from ..schema import N_CLASSES, Results, Row, Run
 from ..significance import resolution_sentence
 from . import evaluation, figures
-from .columns import (TIED_NOTE, comparison_table, concurrency_note, execution_text, ok_rows_by_accuracy, seed_entries,
-                      seed_spread, wall_time_text)
-from .document import (BulletList, Cell, Document, Heading, Note, Paragraph, Table, figure_block, to_html,
-                       to_markdown)
+from .columns import (
+    TIED_NOTE,
+    comparison_table,
+    concurrency_note,
+    execution_text,
+    ok_rows_by_accuracy,
+    seed_entries,
+    seed_spread,
+    wall_time_text,
+)
+from .document import BulletList, Cell, Document, Heading, Note, Paragraph, Table, figure_block, to_html, to_markdown
 from .timing import time_section
 
 N_SAMPLE_PREDICTIONS = 12
@@ -48,21 +55,43 @@ def run_section(results: Results) -> list:
     threads = env.get("threads", {})
     pools = ", ".join(f"{p['api']} {p['num_threads']}" for p in threads.get("native_pools", []))
     code = env.get("digit_bench", {})
-    blocks.append(Table(["", ""], [
-        ["date", f"{run.started_at} to {run.finished_at}"],
-        ["command", run.command],
-        ["profile", run.profile],
-        ["seed", _seed_text(run)],
-        ["dataset", f"{ds['name']}: {ds['n_train']:,} train, {ds['n_val']:,} validation, {ds['n_test']:,} test"],
-        ["data source", ds["source"]],
-        ["data fingerprint", ds["fingerprint"]],
-        ["machine", f"{env.get('cpu')}, {env.get('cpu_count')} cores ({env.get('affinity_cpus')} usable), {env.get('platform')}"],
-        ["threads", f"TensorFlow intra/inter-op {threads.get('tf_intra_op')}/{threads.get('tf_inter_op')} (0: all cores); {pools}"],
-        ["packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + f"; Python {env.get('python')}"],
-        ["code", f"digit-bench {code.get('version')}, commit {code.get('git_commit')}" + (" (uncommitted changes)" if code.get("git_dirty") else "")],
-        ["total wall time", f"{wall_time_text(run)} over {len(run.sessions)} session(s)"],
-        ["jobs ran", execution_text(run)],
-    ], right_align_from=2))
+    blocks.append(
+        Table(
+            ["", ""],
+            [
+                ["date", f"{run.started_at} to {run.finished_at}"],
+                ["command", run.command],
+                ["profile", run.profile],
+                ["seed", _seed_text(run)],
+                [
+                    "dataset",
+                    f"{ds['name']}: {ds['n_train']:,} train, {ds['n_val']:,} validation, {ds['n_test']:,} test",
+                ],
+                ["data source", ds["source"]],
+                ["data fingerprint", ds["fingerprint"]],
+                [
+                    "machine",
+                    f"{env.get('cpu')}, {env.get('cpu_count')} cores ({env.get('affinity_cpus')} usable), {env.get('platform')}",
+                ],
+                [
+                    "threads",
+                    f"TensorFlow intra/inter-op {threads.get('tf_intra_op')}/{threads.get('tf_inter_op')} (0: all cores); {pools}",
+                ],
+                [
+                    "packages",
+                    ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) + f"; Python {env.get('python')}",
+                ],
+                [
+                    "code",
+                    f"digit-bench {code.get('version')}, commit {code.get('git_commit')}"
+                    + (" (uncommitted changes)" if code.get("git_dirty") else ""),
+                ],
+                ["total wall time", f"{wall_time_text(run)} over {len(run.sessions)} session(s)"],
+                ["jobs ran", execution_text(run)],
+            ],
+            right_align_from=2,
+        )
+    )
     return blocks + time_section(results)
 
 
@@ -70,15 +99,29 @@ def dataset_section(results: Results, arrays: dict, fig_dir: Path) -> list:
     ds = results.run.dataset
     train = np.asarray(ds["train_class_counts"])
     test = np.asarray(ds["test_class_counts"])
-    blocks = [Heading(2, "Dataset"),
-              Table(["digit", *map(str, range(10)), "total"],
-                    [["train (incl. validation)", *map(str, train), str(train.sum())],
-                     ["test", *map(str, test), str(test.sum())]]),
-              _figure(figures.class_distribution(train, test, fig_dir / "class_distribution.png"), fig_dir,
-                      "Class distribution of train and test")]
+    blocks = [
+        Heading(2, "Dataset"),
+        Table(
+            ["digit", *map(str, range(10)), "total"],
+            [
+                ["train (incl. validation)", *map(str, train), str(train.sum())],
+                ["test", *map(str, test), str(test.sum())],
+            ],
+        ),
+        _figure(
+            figures.class_distribution(train, test, fig_dir / "class_distribution.png"),
+            fig_dir,
+            "Class distribution of train and test",
+        ),
+    ]
     if arrays["x_test"] is not None:
-        blocks.append(_figure(figures.sample_grid(arrays["x_test"], arrays["y_test"], fig_dir / "samples.png"),
-                              fig_dir, "Sample test images, one row per digit"))
+        blocks.append(
+            _figure(
+                figures.sample_grid(arrays["x_test"], arrays["y_test"], fig_dir / "samples.png"),
+                fig_dir,
+                "Sample test images, one row per digit",
+            )
+        )
     return blocks
 
 
@@ -86,17 +129,29 @@ def comparison_section(results: Results, fig_dir: Path) -> list:
     rows = ok_rows_by_accuracy(results)
     if not rows:  # a learning-curves file has points, not models
         return []
-    blocks = [Heading(2, "Comparison"),
-              comparison_table(results,
-                    caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
-                            "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
-                            "batches of 1,000; latency: one image per call. "
-                            + (f"95% CI: Wilson interval of the accuracy. {TIED_NOTE} " if results.significance else "")
-                            + (resolution_sentence(results.significance["n_test"], rows[0].metrics["accuracy"])
-                               if results.significance else "")),
-              BulletList([f"{r.name} ({r.family}): {r.description}{runtime_text(r)}" for r in rows])]
-    blocks.append(_figure(figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"), fig_dir,
-                          "Accuracy against single-image latency"))
+    blocks = [
+        Heading(2, "Comparison"),
+        comparison_table(
+            results,
+            caption="Sorted by test accuracy; best value per column in bold. Precision, recall and F1 "
+            "are macro averages; ROC-AUC is one-vs-rest, macro. Throughput: whole test set in "
+            "batches of 1,000; latency: one image per call. "
+            + (f"95% CI: Wilson interval of the accuracy. {TIED_NOTE} " if results.significance else "")
+            + (
+                resolution_sentence(results.significance["n_test"], rows[0].metrics["accuracy"])
+                if results.significance
+                else ""
+            ),
+        ),
+        BulletList([f"{r.name} ({r.family}): {r.description}{runtime_text(r)}" for r in rows]),
+    ]
+    blocks.append(
+        _figure(
+            figures.accuracy_vs_latency(rows, fig_dir / "accuracy_vs_latency.png"),
+            fig_dir,
+            "Accuracy against single-image latency",
+        )
+    )
     return blocks
 
 
@@ -108,10 +163,16 @@ def sample_predictions_section(results: Results, arrays: dict, fig_dir: Path) ->
     picks = np.arange(min(N_SAMPLE_PREDICTIONS, len(y)))
     best = arrays["predictions"][rows[0].name]
     conf = best["proba"].max(axis=1)
-    blocks = [Heading(2, "Sample predictions"),
-              _figure(figures.sample_predictions(arrays["x_test"], y, best["y_pred"], conf, picks, rows[0].name,
-                                                 fig_dir / "sample_predictions.png"), fig_dir,
-                      f"The first {len(picks)} test images as {rows[0].name} (most accurate) sees them")]
+    blocks = [
+        Heading(2, "Sample predictions"),
+        _figure(
+            figures.sample_predictions(
+                arrays["x_test"], y, best["y_pred"], conf, picks, rows[0].name, fig_dir / "sample_predictions.png"
+            ),
+            fig_dir,
+            f"The first {len(picks)} test images as {rows[0].name} (most accurate) sees them",
+        ),
+    ]
     table = []
     for i in picks:
         cells = [f"#{i}", str(y[i])]
@@ -119,50 +180,103 @@ def sample_predictions_section(results: Results, arrays: dict, fig_dir: Path) ->
             p = arrays["predictions"][r.name]
             cells.append(Cell(f"{p['y_pred'][i]} ({p['proba'][i].max():.2%})", bold=p["y_pred"][i] != y[i]))
         table.append(cells)
-    blocks.append(Table(["image", "actual", *[r.name for r in rows]], table, right_align_from=1,
-                        caption="Predicted digit (confidence) of every model; wrong predictions in bold."))
+    blocks.append(
+        Table(
+            ["image", "actual", *[r.name for r in rows]],
+            table,
+            right_align_from=1,
+            caption="Predicted digit (confidence) of every model; wrong predictions in bold.",
+        )
+    )
     return blocks
 
 
 def top_confusions(cm, limit=10) -> list[str]:
     cm = np.asarray(cm)
     off = [(cm[i, j], i, j) for i in range(N_CLASSES) for j in range(N_CLASSES) if i != j and cm[i, j] > 0]
-    return [f"true {i} -> predicted {j}: {n} case{'s' if n != 1 else ''}" for n, i, j in sorted(off, reverse=True)[:limit]]
+    return [
+        f"true {i} -> predicted {j}: {n} case{'s' if n != 1 else ''}" for n, i, j in sorted(off, reverse=True)[:limit]
+    ]
 
 
 def model_section(row: Row, arrays: dict, fig_dir: Path) -> list:
     name, m = row.name, row.metrics
     pc = row.per_class
-    blocks = [Heading(2, f"Model: {name}"),
-              Paragraph(f"{row.family} - {row.description}. Accuracy {m['accuracy']:.2%} "
-                        f"({m['error_count']} errors of {row.n_test:,}), trained on {row.n_train:,} images "
-                        f"in {m['train_seconds']:.1f} s."),
-              Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in sorted(row.settings.items()))
-                        + (f" ({', '.join(sorted(row.settings_source['settings']))} from {row.settings_source['source']}, "
-                           "not the registry)" if row.settings_source else "")),
-              *_inference_paragraph(row.inference),
-              *_seeds_paragraph(row),
-              _figure(figures.confusion_matrix(row.confusion_matrix, name, fig_dir / f"cm_{name}.png"), fig_dir,
-                      f"{name}: confusion matrix"),
-              Table(["true \\ predicted", *map(str, range(N_CLASSES))],
-                    [[str(i), *map(str, r)] for i, r in enumerate(row.confusion_matrix)], caption="Counts."),
-              Table(["digit", "precision", "recall", "F1", "ROC-AUC", "support"],
-                    [[str(d), f"{pc['precision'][d]:.4f}", f"{pc['recall'][d]:.4f}", f"{pc['f1'][d]:.4f}",
-                      "-" if pc["roc_auc"][d] is None else f"{pc['roc_auc'][d]:.5f}", str(pc["support"][d])]
-                     for d in range(N_CLASSES)])]
+    blocks = [
+        Heading(2, f"Model: {name}"),
+        Paragraph(
+            f"{row.family} - {row.description}. Accuracy {m['accuracy']:.2%} "
+            f"({m['error_count']} errors of {row.n_test:,}), trained on {row.n_train:,} images "
+            f"in {m['train_seconds']:.1f} s."
+        ),
+        Paragraph(
+            "Settings: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(row.settings.items()))
+            + (
+                f" ({', '.join(sorted(row.settings_source['settings']))} from {row.settings_source['source']}, "
+                "not the registry)"
+                if row.settings_source
+                else ""
+            )
+        ),
+        *_inference_paragraph(row.inference),
+        *_seeds_paragraph(row),
+        _figure(
+            figures.confusion_matrix(row.confusion_matrix, name, fig_dir / f"cm_{name}.png"),
+            fig_dir,
+            f"{name}: confusion matrix",
+        ),
+        Table(
+            ["true \\ predicted", *map(str, range(N_CLASSES))],
+            [[str(i), *map(str, r)] for i, r in enumerate(row.confusion_matrix)],
+            caption="Counts.",
+        ),
+        Table(
+            ["digit", "precision", "recall", "F1", "ROC-AUC", "support"],
+            [
+                [
+                    str(d),
+                    f"{pc['precision'][d]:.4f}",
+                    f"{pc['recall'][d]:.4f}",
+                    f"{pc['f1'][d]:.4f}",
+                    "-" if pc["roc_auc"][d] is None else f"{pc['roc_auc'][d]:.5f}",
+                    str(pc["support"][d]),
+                ]
+                for d in range(N_CLASSES)
+            ],
+        ),
+    ]
     preds = arrays["predictions"].get(name)
     if preds is not None:
-        blocks.append(_figure(figures.roc_curves(preds["y_true"], preds["proba"].astype(np.float64), name,
-                                                 fig_dir / f"roc_{name}.png"), fig_dir, f"{name}: ROC curves"))
+        blocks.append(
+            _figure(
+                figures.roc_curves(
+                    preds["y_true"], preds["proba"].astype(np.float64), name, fig_dir / f"roc_{name}.png"
+                ),
+                fig_dir,
+                f"{name}: ROC curves",
+            )
+        )
     if row.history:
-        blocks.append(_figure(figures.training_curves(row.history, name, fig_dir / f"history_{name}.png"),
-                              fig_dir, f"{name}: loss and accuracy per epoch"))
+        blocks.append(
+            _figure(
+                figures.training_curves(row.history, name, fig_dir / f"history_{name}.png"),
+                fig_dir,
+                f"{name}: loss and accuracy per epoch",
+            )
+        )
     blocks += [Heading(3, f"{name}: error analysis"), BulletList(top_confusions(row.confusion_matrix) or ["no errors"])]
     if preds is not None and arrays["x_test"] is not None and m["error_count"]:
         conf = preds["proba"].max(axis=1)
-        blocks.append(_figure(figures.misclassified_gallery(arrays["x_test"], preds["y_true"], preds["y_pred"], conf,
-                                                            name, fig_dir / f"errors_{name}.png"), fig_dir,
-                              f"{name}: misclassified test images, most confident first (true -> predicted, confidence)"))
+        blocks.append(
+            _figure(
+                figures.misclassified_gallery(
+                    arrays["x_test"], preds["y_true"], preds["y_pred"], conf, name, fig_dir / f"errors_{name}.png"
+                ),
+                fig_dir,
+                f"{name}: misclassified test images, most confident first (true -> predicted, confidence)",
+            )
+        )
     elif preds is None:
         blocks.append(Paragraph("Predictions file not available: no ROC curves or error gallery."))
     return blocks
@@ -176,16 +290,28 @@ def cross_model_section(arrays: dict, fig_dir: Path) -> list:
     wrong = {n: preds[n]["y_pred"] != preds[n]["y_true"] for n in names}
     shared = np.array([[int((wrong[a] & wrong[b]).sum()) for b in names] for a in names])
     everyone = np.flatnonzero(np.logical_and.reduce([wrong[n] for n in names]))
-    blocks = [Heading(2, "Errors across models"),
-              Paragraph(f"{len(everyone)} test images are misclassified by all {len(names)} models."),
-              Table(["", *names], [[a, *map(str, shared[i])] for i, a in enumerate(names)],
-                    caption="Errors shared by each pair of models; the diagonal is each model's own error count."),
-              _figure(figures.shared_errors(names, shared, fig_dir / "shared_errors.png"), fig_dir,
-                      "Shared errors between pairs of models")]
+    blocks = [
+        Heading(2, "Errors across models"),
+        Paragraph(f"{len(everyone)} test images are misclassified by all {len(names)} models."),
+        Table(
+            ["", *names],
+            [[a, *map(str, shared[i])] for i, a in enumerate(names)],
+            caption="Errors shared by each pair of models; the diagonal is each model's own error count.",
+        ),
+        _figure(
+            figures.shared_errors(names, shared, fig_dir / "shared_errors.png"),
+            fig_dir,
+            "Shared errors between pairs of models",
+        ),
+    ]
     if len(everyone) and arrays["x_test"] is not None:
-        blocks.append(_figure(figures.common_errors(arrays["x_test"], arrays["y_test"], everyone[:32],
-                                                    fig_dir / "common_errors.png"), fig_dir,
-                              "Test images every model gets wrong (true label, test index)"))
+        blocks.append(
+            _figure(
+                figures.common_errors(arrays["x_test"], arrays["y_test"], everyone[:32], fig_dir / "common_errors.png"),
+                fig_dir,
+                "Test images every model gets wrong (true label, test index)",
+            )
+        )
     return blocks
 
 
@@ -203,13 +329,20 @@ def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path 
     if concurrency_note(run):
         doc.add(Note(concurrency_note(run)))
     # what people came for first (the comparison and a verdict), then why, then how the run was made
-    doc.add(*comparison_section(results, fig_dir), *evaluation.verdict_section(results),
-            *evaluation.significance_section(results, fig_dir), *evaluation.seeds_section(results),
-            *evaluation.calibration_section(results, fig_dir),
-            *evaluation.robustness_section(results, run_dir, fig_dir), *evaluation.curves_section(results, fig_dir),
-            *evaluation.optimisation_section(results, fig_dir), *evaluation.tuning_section(results),
-            *run_section(results), *dataset_section(results, arrays, fig_dir),
-            *sample_predictions_section(results, arrays, fig_dir))
+    doc.add(
+        *comparison_section(results, fig_dir),
+        *evaluation.verdict_section(results),
+        *evaluation.significance_section(results, fig_dir),
+        *evaluation.seeds_section(results),
+        *evaluation.calibration_section(results, fig_dir),
+        *evaluation.robustness_section(results, run_dir, fig_dir),
+        *evaluation.curves_section(results, fig_dir),
+        *evaluation.optimisation_section(results, fig_dir),
+        *evaluation.tuning_section(results),
+        *run_section(results),
+        *dataset_section(results, arrays, fig_dir),
+        *sample_predictions_section(results, arrays, fig_dir),
+    )
     for row in ok_rows_by_accuracy(results):
         doc.add(*model_section(row, arrays, fig_dir))
     doc.add(*cross_model_section(arrays, fig_dir))
@@ -232,8 +365,10 @@ def _seed_text(run: Run) -> str:
     n = run.seeds
     if n == 1:
         return str(run.seed)
-    return (f"{run.seed}; every model also trained with seeds {run.seed + 1} to {run.seed + n - 1} on the same "
-            f"split (tables show seed {run.seed}, the spread is in its own column)")
+    return (
+        f"{run.seed}; every model also trained with seeds {run.seed + 1} to {run.seed + n - 1} on the same "
+        f"split (tables show seed {run.seed}, the spread is in its own column)"
+    )
 
 
 def _seeds_paragraph(row: Row) -> list:
@@ -254,11 +389,15 @@ def runtime_text(row) -> str:
     record = row.runtime
     if not record:
         return ""
-    pilots = ", ".join(f"{c['runtime']} {c['pilot_p50_ms']:.3g} ms" for c in record["candidates"] if "pilot_p50_ms" in c)
+    pilots = ", ".join(
+        f"{c['runtime']} {c['pilot_p50_ms']:.3g} ms" for c in record["candidates"] if "pilot_p50_ms" in c
+    )
     left_out = [f"{c['runtime']} ({_why_left_out(c)})" for c in record["candidates"] if "pilot_p50_ms" not in c]
-    return (f"; single images through {record['latency_runtime']} (same digit as the model on all "
-            f"{record['n_checked']:,} test images; pilot p50 {pilots})"
-            + (f"; not used: {', '.join(left_out)}" if left_out else ""))
+    return (
+        f"; single images through {record['latency_runtime']} (same digit as the model on all "
+        f"{record['n_checked']:,} test images; pilot p50 {pilots})"
+        + (f"; not used: {', '.join(left_out)}" if left_out else "")
+    )
 
 
 def _why_left_out(candidate: dict) -> str:
@@ -272,6 +411,10 @@ def _inference_paragraph(check: dict | None) -> list:
     if not check:
         return []
     interpreter = f" ({check['interpreter']})" if check.get("interpreter") else ""
-    return [Paragraph(f"Inference: {check['inference']}{interpreter}; same prediction as the Keras model on "
-                      f"{check['same_predictions_as_keras']:.2%} of the test images (largest probability "
-                      f"difference {check['max_abs_proba_difference']:.1e}).")]
+    return [
+        Paragraph(
+            f"Inference: {check['inference']}{interpreter}; same prediction as the Keras model on "
+            f"{check['same_predictions_as_keras']:.2%} of the test images (largest probability "
+            f"difference {check['max_abs_proba_difference']:.1e})."
+        )
+    ]

@@ -8,13 +8,17 @@ from pathlib import Path
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="benchmark.py report",
-                                description="Rebuild report.md and report.html (with figures/) from a results file.")
+    p = argparse.ArgumentParser(
+        prog="benchmark.py report", description="Rebuild report.md and report.html (with figures/) from a results file."
+    )
     p.add_argument("results", help="a results.json written by a run")
     p.add_argument("--out", metavar="DIR", help="where the reports go (default: beside the results file)")
-    p.add_argument("--update-readme", action="store_true",
-                   help="also rewrite the README table between <!-- results:start --> and <!-- results:end -->; "
-                        "only a full-profile run of all models on full MNIST is accepted")
+    p.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="also rewrite the README table between <!-- results:start --> and <!-- results:end -->; "
+        "only a full-profile run of all models on full MNIST is accepted",
+    )
     p.add_argument("--readme", default="README.md", help="the README to update (default: README.md)")
     return p
 
@@ -55,5 +59,7 @@ def write_reports(console, results_path) -> None:
         for path in build_reports(results_path):
             console.print(f"report: {esc(path)}")
     except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
-        console.print(f"[red]report failed ({type(e).__name__}: {esc(e)}); rebuild with: "
-                      f"python benchmark.py report {esc(results_path)}[/red]")
+        console.print(
+            f"[red]report failed ({type(e).__name__}: {esc(e)}); rebuild with: "
+            f"python benchmark.py report {esc(results_path)}[/red]"
+        )

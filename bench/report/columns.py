@@ -14,8 +14,10 @@ COLUMNS = [METRICS[key] for key in COMPARISON]
 SEED_COLUMN = "accuracy over seeds"
 INTERVAL_COLUMN = "95% CI"
 TIED_MARK = "≈"  # accuracy not significantly different from the best model's (exact McNemar, Holm)
-TIED_NOTE = (f"{TIED_MARK}: not significantly different from the most accurate model (exact McNemar test on the "
-             "shared test images, Holm-corrected over all pairs, 5% level).")
+TIED_NOTE = (
+    f"{TIED_MARK}: not significantly different from the most accurate model (exact McNemar test on the "
+    "shared test images, Holm-corrected over all pairs, 5% level)."
+)
 
 
 def tied_with_best(results: Results) -> set[str]:
@@ -48,6 +50,7 @@ def seed_spread(row: Row) -> str:
 
 def wall_time_text(run: Run, minutes: bool = False) -> str:
     """'1500 s', or with --seeds N '4400 s (1500 s for seed 0, the rest for further seeds)'."""
+
     def t(seconds):
         return f"{seconds / 60:.0f} min" if minutes else f"{seconds:.0f} s"
 
@@ -77,12 +80,15 @@ def comparison_cells(rows: list[Row], tied: set[str] = frozenset()) -> tuple[lis
     extra_titles = ([INTERVAL_COLUMN] if _has_intervals(rows) else []) + ([SEED_COLUMN] if has_seed_runs(rows) else [])
     body = []
     for r in rows:
-        cells = [Cell(m.show(r.metrics.get(m.key)), bold=best.get(m.key) is not None and r.metrics.get(m.key) == best[m.key])
-                 for m in COLUMNS]
+        cells = [
+            Cell(m.show(r.metrics.get(m.key)), bold=best.get(m.key) is not None and r.metrics.get(m.key) == best[m.key])
+            for m in COLUMNS
+        ]
         if r.name in tied and r.metrics["accuracy"] != best["accuracy"]:
             cells[0] = Cell(f"{cells[0].text} {TIED_MARK}", bold=cells[0].bold)
-        extra = ([Cell(interval_text(r))] if INTERVAL_COLUMN in extra_titles else []) + \
-                ([Cell(seed_spread(r))] if SEED_COLUMN in extra_titles else [])
+        extra = ([Cell(interval_text(r))] if INTERVAL_COLUMN in extra_titles else []) + (
+            [Cell(seed_spread(r))] if SEED_COLUMN in extra_titles else []
+        )
         body.append([cells[0], *extra, *cells[1:]])
     titles = [m.title for m in COLUMNS]
     return [titles[0], *extra_titles, *titles[1:]], body
@@ -92,8 +98,12 @@ def comparison_table(results: Results, caption: str = "") -> Table:
     """One row per measured model, sorted by accuracy, ties with the best marked (see comparison_cells)."""
     rows = ok_rows_by_accuracy(results)
     titles, body = comparison_cells(rows, tied_with_best(results))
-    return Table(["model", "family", *titles], [[r.name, r.family, *cells] for r, cells in zip(rows, body)],
-                 right_align_from=2, caption=caption)
+    return Table(
+        ["model", "family", *titles],
+        [[r.name, r.family, *cells] for r, cells in zip(rows, body)],
+        right_align_from=2,
+        caption=caption,
+    )
 
 
 def _has_intervals(rows: list[Row]) -> bool:
@@ -117,8 +127,10 @@ def execution_text(run: Run) -> str:
             parts.append("one after another in the run's process")
         else:
             where = e.get("scheduler") or "local process pool"
-            parts.append(f"{e['executor']} {where}: {e['workers']} at a time on {len(e['hosts'])} host(s), "
-                         f"{e.get('threads_per_job')} thread(s) each")
+            parts.append(
+                f"{e['executor']} {where}: {e['workers']} at a time on {len(e['hosts'])} host(s), "
+                f"{e.get('threads_per_job')} thread(s) each"
+            )
     return "; ".join(dict.fromkeys(parts)) or "one after another in the run's process"
 
 
@@ -129,6 +141,8 @@ def concurrency_note(run: Run) -> str | None:
         return None
     most = max(e["workers"] for e in shared)
     hosts = max(len(e["hosts"]) for e in shared)
-    return (f"Jobs of this run ran concurrently ({most} at a time on {hosts} machine(s)). Each had its own "
-            "cores, but they shared memory bandwidth and caches: training times, throughput and latency are not "
-            "comparable with a run whose jobs ran one after another. Quality numbers do not depend on it.")
+    return (
+        f"Jobs of this run ran concurrently ({most} at a time on {hosts} machine(s)). Each had its own "
+        "cores, but they shared memory bandwidth and caches: training times, throughput and latency are not "
+        "comparable with a run whose jobs ran one after another. Quality numbers do not depend on it."
+    )

@@ -154,8 +154,9 @@ def to_html(doc: Document) -> str:
     body = []
     toc = [b for b in doc.blocks if isinstance(b, Heading) and b.level == 2]
     if toc:
-        body.append("<nav><ul>" + "".join(f'<li><a href="#{h(t.anchor)}">{h(t.text)}</a></li>' for t in toc)
-                    + "</ul></nav>")
+        body.append(
+            "<nav><ul>" + "".join(f'<li><a href="#{h(t.anchor)}">{h(t.text)}</a></li>' for t in toc) + "</ul></nav>"
+        )
     for b in doc.blocks:
         if isinstance(b, Heading):
             body.append(f'<h{b.level} id="{h(b.anchor)}">{h(b.text)}</h{b.level}>')
@@ -179,7 +180,7 @@ def to_html(doc: Document) -> str:
         else:
             raise TypeError(f"unknown block {type(b).__name__}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{h(doc.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f"<h1>{h(doc.title)}</h1>\n" + "\n".join(body) + "\n</body>\n</html>\n"

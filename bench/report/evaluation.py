@@ -20,13 +20,17 @@ from .columns import TIED_MARK, ok_rows_by_accuracy, seed_entries, tied_with_bes
 from .document import BulletList, Cell, Heading, Image, Paragraph, Table, figure_block
 from .pareto import ACCURACY_WINDOW, accuracy_axis, front_of
 
-CALIBRATION_METHOD = (f"ECE: expected calibration error of the top label over {ECE_BINS} equal-width confidence bins "
-                      "(sum over bins of share of images x |accuracy - mean confidence|); Brier: mean over images of "
-                      "the squared distance between the probability vector and the one-hot label (0 best, 2 worst).")
+CALIBRATION_METHOD = (
+    f"ECE: expected calibration error of the top label over {ECE_BINS} equal-width confidence bins "
+    "(sum over bins of share of images x |accuracy - mean confidence|); Brier: mean over images of "
+    "the squared distance between the probability vector and the one-hot label (0 best, 2 worst)."
+)
 INTERVAL_METHOD = "95% intervals of accuracy: Wilson score interval over the test images."
 SEED_METHOD = "Over seeds: mean and 95% Student-t interval of the accuracy over the training seeds."
-ROBUSTNESS_METHOD = ("Each corruption is applied to every test image, deterministically for the seed; relative drop = "
-                     "1 - mean accuracy over corruptions / clean accuracy.")
+ROBUSTNESS_METHOD = (
+    "Each corruption is applied to every test image, deterministically for the seed; relative drop = "
+    "1 - mean accuracy over corruptions / clean accuracy."
+)
 
 
 _figure = figure_block
@@ -62,12 +66,19 @@ def verdict(results: Results) -> list[str]:
     tied = sorted(tied_with_best(results) - {best.name})
     compared = {n for p in (results.significance or {}).get("pairs", []) for n in (p["model_a"], p["model_b"])}
     others = "every other model" if compared >= {r.name for r in rows} else "every other model with saved predictions"
-    lines = [f"For accuracy: {best.name}, {_pct(best.metrics['accuracy'])}"
-             + (f"; {', '.join(tied)} not significantly different." if tied else
-                (f", significantly ahead of {others}." if results.significance else "."))]
+    lines = [
+        f"For accuracy: {best.name}, {_pct(best.metrics['accuracy'])}"
+        + (
+            f"; {', '.join(tied)} not significantly different."
+            if tied
+            else (f", significantly ahead of {others}." if results.significance else ".")
+        )
+    ]
     fastest = min(rows, key=lambda r: r.metrics["latency_ms_p50"])
-    lines.append(f"For latency: {fastest.name} ({fastest.metrics['latency_ms_p50']:.3f} ms per image at p50, "
-                 f"{_pct(fastest.metrics['accuracy'])} accurate).")
+    lines.append(
+        f"For latency: {fastest.name} ({fastest.metrics['latency_ms_p50']:.3f} ms per image at p50, "
+        f"{_pct(fastest.metrics['accuracy'])} accurate)."
+    )
     calibrated = [r for r in rows if r.metrics.get("ece") is not None]
     if calibrated:
         c = min(calibrated, key=lambda r: r.metrics["ece"])
@@ -78,8 +89,10 @@ def verdict(results: Results) -> list[str]:
     if view and view[1]:
         robust_rows, corruptions, _, mean, drop, _ = view
         i = int(np.argmax(mean))
-        lines.append(f"For robustness: {robust_rows[i].name} ({_pct(mean[i])} mean accuracy over {len(corruptions)} "
-                     f"corruptions, {100 * drop[i]:.1f}% below clean).")
+        lines.append(
+            f"For robustness: {robust_rows[i].name} ({_pct(mean[i])} mean accuracy over {len(corruptions)} "
+            f"corruptions, {100 * drop[i]:.1f}% below clean)."
+        )
     return lines
 
 
@@ -109,16 +122,35 @@ def significance_section(results: Results, fig_dir: Path) -> list:
     for p in sig["pairs"]:
         i, j = index[p["model_a"]], index[p["model_b"]]
         p_holm[i, j] = p_holm[j, i] = p["p_holm"]
-    table = [[a, *[Cell("-" if i == j else figures.p_value_text(p_holm[i, j]), bold=i != j and p_holm[i, j] < sig["alpha"])
-                   for j in range(len(names))]] for i, a in enumerate(names)]
-    blocks = [Heading(2, "Is the difference real?"),
-              Paragraph(f"Method: {sig['method']}; {INTERVAL_METHOD} "
-                        "The comparison table states the smallest difference this test set resolves."),
-              Table(["", *names], table, right_align_from=1,
-                    caption=f"Holm-corrected p-values; bold: significant at {sig['alpha']:.0%}. "
-                            f"In the comparison table, {TIED_MARK} marks models the test cannot tell from the best."),
-              _figure(figures.mcnemar_matrix(names, p_holm, fig_dir / "mcnemar.png", sig["alpha"]), fig_dir,
-                      "Pairwise McNemar p-values (Holm-corrected)")]
+    table = [
+        [
+            a,
+            *[
+                Cell("-" if i == j else figures.p_value_text(p_holm[i, j]), bold=i != j and p_holm[i, j] < sig["alpha"])
+                for j in range(len(names))
+            ],
+        ]
+        for i, a in enumerate(names)
+    ]
+    blocks = [
+        Heading(2, "Is the difference real?"),
+        Paragraph(
+            f"Method: {sig['method']}; {INTERVAL_METHOD} "
+            "The comparison table states the smallest difference this test set resolves."
+        ),
+        Table(
+            ["", *names],
+            table,
+            right_align_from=1,
+            caption=f"Holm-corrected p-values; bold: significant at {sig['alpha']:.0%}. "
+            f"In the comparison table, {TIED_MARK} marks models the test cannot tell from the best.",
+        ),
+        _figure(
+            figures.mcnemar_matrix(names, p_holm, fig_dir / "mcnemar.png", sig["alpha"]),
+            fig_dir,
+            "Pairwise McNemar p-values (Holm-corrected)",
+        ),
+    ]
     return blocks
 
 
@@ -131,9 +163,15 @@ def seeds_section(results: Results) -> list:
     for r in seeded:
         mean, low, high = seed_interval([s.accuracy for s in seed_entries(r)])
         body.append([r.name, str(len(seed_entries(r))), _pct(mean), f"{_pct(low)} to {_pct(high)}"])
-    return [Heading(2, "Spread over seeds"),
-            Table(["model", "seeds", "mean accuracy", "95% interval over seeds"], body, right_align_from=1,
-                  caption=SEED_METHOD)]
+    return [
+        Heading(2, "Spread over seeds"),
+        Table(
+            ["model", "seeds", "mean accuracy", "95% interval over seeds"],
+            body,
+            right_align_from=1,
+            caption=SEED_METHOD,
+        ),
+    ]
 
 
 def calibration_section(results: Results, fig_dir: Path) -> list:
@@ -142,16 +180,33 @@ def calibration_section(results: Results, fig_dir: Path) -> list:
         return []
     ece, brier, log_loss = METRICS["ece"], METRICS["brier"], METRICS["log_loss"]
     best = {m.key: m.best(r.metrics.get(m.key) for r in rows) for m in (ece, brier, log_loss)}
-    body = [[r.name, r.family, *[Cell(m.show(r.metrics[m.key]), bold=r.metrics[m.key] == best[m.key])
-                                 for m in (ece, brier, log_loss)]] for r in rows]
-    blocks = [Heading(2, "Calibration: is a 99% confidence worth 99%?"),
-              Paragraph(f"Method: {CALIBRATION_METHOD}"),
-              Table(["model", "family", ece.title, brier.title, log_loss.title], body, right_align_from=2,
-                    caption="Lower is better in every column; best in bold.")]
+    body = [
+        [
+            r.name,
+            r.family,
+            *[Cell(m.show(r.metrics[m.key]), bold=r.metrics[m.key] == best[m.key]) for m in (ece, brier, log_loss)],
+        ]
+        for r in rows
+    ]
+    blocks = [
+        Heading(2, "Calibration: is a 99% confidence worth 99%?"),
+        Paragraph(f"Method: {CALIBRATION_METHOD}"),
+        Table(
+            ["model", "family", ece.title, brier.title, log_loss.title],
+            body,
+            right_align_from=2,
+            caption="Lower is better in every column; best in bold.",
+        ),
+    ]
     reliability = {r.name: r.reliability for r in rows if r.reliability}
     if reliability:
-        blocks.append(_figure(figures.reliability_diagrams(reliability, fig_dir / "reliability.png"), fig_dir,
-                              "Reliability diagrams: accuracy per confidence bin"))
+        blocks.append(
+            _figure(
+                figures.reliability_diagrams(reliability, fig_dir / "reliability.png"),
+                fig_dir,
+                "Reliability diagrams: accuracy per confidence bin",
+            )
+        )
     return blocks
 
 
@@ -160,24 +215,48 @@ def robustness_section(results: Results, run_dir: Path, fig_dir: Path) -> list:
     if not view or not view[1]:
         return []
     rows, corruptions, matrix, mean, drop, how = view
-    body = [[r.name, _pct(r.robustness["clean_accuracy"]), _pct(mean[i]), f"{100 * drop[i]:.1f}%",
-             *[f"{100 * v:.1f}" for v in matrix[i]]] for i, r in enumerate(rows)]
+    body = [
+        [
+            r.name,
+            _pct(r.robustness["clean_accuracy"]),
+            _pct(mean[i]),
+            f"{100 * drop[i]:.1f}%",
+            *[f"{100 * v:.1f}" for v in matrix[i]],
+        ]
+        for i, r in enumerate(rows)
+    ]
     left_out = [r.name for r in ok_rows_by_accuracy(results) if r.robustness and r not in rows]
     setting = "" if how["severity"] is None else f", severity {how['severity']}, seed {how['seed']}"
-    blocks = [Heading(2, "Robustness: accuracy under corruptions"),
-              Paragraph(f"Method: {ROBUSTNESS_METHOD} Corruptions: {how['source']}{setting}, {how['n_test']:,} test "
-                        f"images; command: {how.get('command') or 'benchmark.py robustness'}."
-                        + (f" Measured another way, not shown: {', '.join(left_out)}." if left_out else "")),
-              Table(["model", "clean", "mean corrupted", "drop", *corruptions], body, right_align_from=1,
-                    caption="Accuracy in % per corruption (MNIST-C names, then stroke dilate / erode and inversion)."),
-              _figure(figures.robustness_heatmap([r.name for r in rows], corruptions, matrix,
-                                                 fig_dir / "robustness.png"), fig_dir, "Accuracy under each corruption")]
+    blocks = [
+        Heading(2, "Robustness: accuracy under corruptions"),
+        Paragraph(
+            f"Method: {ROBUSTNESS_METHOD} Corruptions: {how['source']}{setting}, {how['n_test']:,} test "
+            f"images; command: {how.get('command') or 'benchmark.py robustness'}."
+            + (f" Measured another way, not shown: {', '.join(left_out)}." if left_out else "")
+        ),
+        Table(
+            ["model", "clean", "mean corrupted", "drop", *corruptions],
+            body,
+            right_align_from=1,
+            caption="Accuracy in % per corruption (MNIST-C names, then stroke dilate / erode and inversion).",
+        ),
+        _figure(
+            figures.robustness_heatmap([r.name for r in rows], corruptions, matrix, fig_dir / "robustness.png"),
+            fig_dir,
+            "Accuracy under each corruption",
+        ),
+    ]
     samples = run_dir / ROBUSTNESS_SAMPLES_NAME
     if samples.is_file():
         with np.load(samples, allow_pickle=False) as f:
             images, names = f["images"], [str(n) for n in f["names"]]
-        blocks.append(_figure(figures.corruption_samples(images, names, fig_dir / "corruption_samples.png"), fig_dir,
-                              "The first test image, clean and under each corruption"))
+        blocks.append(
+            _figure(
+                figures.corruption_samples(images, names, fig_dir / "corruption_samples.png"),
+                fig_dir,
+                "The first test image, clean and under each corruption",
+            )
+        )
     return blocks
 
 
@@ -193,16 +272,29 @@ def curves_section(results: Results, fig_dir: Path) -> list:
         c["train_seconds"].append(p["train_seconds"])
     sizes = sorted({p["size"] for p in points})
     by = {(p["model"], p["size"]): p for p in points}
-    body = [[name, c["family"], *[_pct(by[(name, s)]["accuracy"]) if (name, s) in by else "-" for s in sizes]]
-            for name, c in curves.items()]
-    return [Heading(2, "Learning curves: accuracy against training-set size"),
-            Paragraph("Each model trained on stratified subsets of the training split (the same subset for every "
-                      "model at a size), tested on the whole test split; the networks' epochs are in each point's "
-                      "settings."),
-            Table(["model", "family", *[f"{s:,}" for s in sizes]], body, right_align_from=2,
-                  caption="Test accuracy per training-set size."),
-            _figure(figures.learning_curves(curves, fig_dir / "learning_curves.png"), fig_dir,
-                    "Accuracy and training time against training-set size (log axes)")]
+    body = [
+        [name, c["family"], *[_pct(by[(name, s)]["accuracy"]) if (name, s) in by else "-" for s in sizes]]
+        for name, c in curves.items()
+    ]
+    return [
+        Heading(2, "Learning curves: accuracy against training-set size"),
+        Paragraph(
+            "Each model trained on stratified subsets of the training split (the same subset for every "
+            "model at a size), tested on the whole test split; the networks' epochs are in each point's "
+            "settings."
+        ),
+        Table(
+            ["model", "family", *[f"{s:,}" for s in sizes]],
+            body,
+            right_align_from=2,
+            caption="Test accuracy per training-set size.",
+        ),
+        _figure(
+            figures.learning_curves(curves, fig_dir / "learning_curves.png"),
+            fig_dir,
+            "Accuracy and training time against training-set size (log axes)",
+        ),
+    ]
 
 
 def tuning_section(results: Results, limit: int = 25) -> list:
@@ -216,24 +308,44 @@ def tuning_section(results: Results, limit: int = 25) -> list:
     best = tuning.get("best")
     halving = tuning["search"] == "halving"
     header = ["trial", *(["round", "images"] if halving else []), *names, "validation accuracy", "fit (s)"]
-    body = [[str(t["trial"]), *([str(t["iter"] + 1), f"{t['n_resources']:,}"] if halving else []),
-             *[str(t["params"].get(n, "")) for n in names],
-             Cell(_pct(t["score"]), bold=t == best), f"{t['fit_seconds']:.1f}"] for t in ok[:limit]]
+    body = [
+        [
+            str(t["trial"]),
+            *([str(t["iter"] + 1), f"{t['n_resources']:,}"] if halving else []),
+            *[str(t["params"].get(n, "")) for n in names],
+            Cell(_pct(t["score"]), bold=t == best),
+            f"{t['fit_seconds']:.1f}",
+        ]
+        for t in ok[:limit]
+    ]
     wall = results.run.total_wall_seconds
     stops = [s.get("stopped_by") or "interrupted" for s in results.run.sessions]
-    how = (f"{tuning['search']} search of {results.run.models_requested[0]} over {json.dumps(tuning['space'])}: "
-           f"{len(tuning['trials'])} trials ({len(failed)} failed) in {wall:.0f} s over {len(stops)} session(s), "
-           f"ended by: {', '.join(stops)}. Each trial is fit on the training split and scored on the validation "
-           f"split (scikit-learn's {'HalvingRandomSearchCV' if halving else 'GridSearchCV' if tuning['search'] == 'grid' else 'RandomizedSearchCV'} "
-           "with a PredefinedSplit); the test split is not used.")
-    blocks = [Heading(2, f"Hyperparameter search: {tuning['model']}"), Paragraph(how),
-              Table(header, body, right_align_from=len(header) - 2,
-                    caption=f"The best {min(limit, len(ok))} of {len(ok)} finished trials, best first"
-                            + (" (halving: the best is taken from the last round reached)." if halving else "."))]
+    how = (
+        f"{tuning['search']} search of {results.run.models_requested[0]} over {json.dumps(tuning['space'])}: "
+        f"{len(tuning['trials'])} trials ({len(failed)} failed) in {wall:.0f} s over {len(stops)} session(s), "
+        f"ended by: {', '.join(stops)}. Each trial is fit on the training split and scored on the validation "
+        f"split (scikit-learn's {'HalvingRandomSearchCV' if halving else 'GridSearchCV' if tuning['search'] == 'grid' else 'RandomizedSearchCV'} "
+        "with a PredefinedSplit); the test split is not used."
+    )
+    blocks = [
+        Heading(2, f"Hyperparameter search: {tuning['model']}"),
+        Paragraph(how),
+        Table(
+            header,
+            body,
+            right_align_from=len(header) - 2,
+            caption=f"The best {min(limit, len(ok))} of {len(ok)} finished trials, best first"
+            + (" (halving: the best is taken from the last round reached)." if halving else "."),
+        ),
+    ]
     if best:
-        blocks.append(Paragraph(f"Best: {', '.join(f'{k}={v}' for k, v in best['params'].items())}, validation accuracy "
-                                f"{_pct(best['score'])}. Train and test it with: python benchmark.py --models "
-                                f"{tuning['model']} --params results.json"))
+        blocks.append(
+            Paragraph(
+                f"Best: {', '.join(f'{k}={v}' for k, v in best['params'].items())}, validation accuracy "
+                f"{_pct(best['score'])}. Train and test it with: python benchmark.py --models "
+                f"{tuning['model']} --params results.json"
+            )
+        )
     return blocks
 
 
@@ -241,11 +353,11 @@ NATIVE = "native"
 KIND_METHOD = {
     "runtime": "runtime: the same model exported and run by another runtime (ONNX Runtime)",
     "quantised": "quantised: weights (and for int8 activations) stored in fewer bits (LiteRT dynamic range, "
-                 "float16 or int8; ONNX int8)",
+    "float16 or int8; ONNX int8)",
     "pruned": "pruned: the smallest weights set to zero to the stated sparsity (the zeros cost file size "
-              "until compressed, hence the gzip column)",
+    "until compressed, hence the gzip column)",
     "smaller": "smaller: a cut-down classical model (fewer trees, fewer PCA components, a smaller kNN "
-               "reference set, an SVM trained on a subset)",
+    "reference set, an SVM trained on a subset)",
 }
 
 
@@ -289,11 +401,27 @@ def optimisation_points(rows) -> list[dict]:
     points = []
     for r in rows:
         m = r.metrics
-        points.append({"model": r.name, "variant": NATIVE, "kind": NATIVE, "accuracy": m["accuracy"],
-                       "size_bytes": m.get("size_bytes"), "latency_ms_p50": m.get("latency_ms_p50")})
-        points += [{"model": r.name, "variant": v["variant"], "kind": variant_kind(v), "accuracy": v["accuracy"],
-                    "size_bytes": v.get("size_bytes"), "latency_ms_p50": v.get("latency_ms_p50")}
-                   for v in _ok_variants(r)]
+        points.append(
+            {
+                "model": r.name,
+                "variant": NATIVE,
+                "kind": NATIVE,
+                "accuracy": m["accuracy"],
+                "size_bytes": m.get("size_bytes"),
+                "latency_ms_p50": m.get("latency_ms_p50"),
+            }
+        )
+        points += [
+            {
+                "model": r.name,
+                "variant": v["variant"],
+                "kind": variant_kind(v),
+                "accuracy": v["accuracy"],
+                "size_bytes": v.get("size_bytes"),
+                "latency_ms_p50": v.get("latency_ms_p50"),
+            }
+            for v in _ok_variants(r)
+        ]
     return points
 
 
@@ -314,38 +442,89 @@ def optimisation_section(results: Results, fig_dir: Path | None = None) -> list:
     rows = [r for r in ok_rows_by_accuracy(results) if r.variants]
     if not rows:
         return []
-    header = ["model", "variant", "kind", "accuracy", "Δ accuracy (points)", "same predictions", "max |Δp|",
-              "size (MB)", "gzip (MB)", "sparsity", "throughput (img/s)", "latency p50 (ms)", "latency p95 (ms)"]
+    header = [
+        "model",
+        "variant",
+        "kind",
+        "accuracy",
+        "Δ accuracy (points)",
+        "same predictions",
+        "max |Δp|",
+        "size (MB)",
+        "gzip (MB)",
+        "sparsity",
+        "throughput (img/s)",
+        "latency p50 (ms)",
+        "latency p95 (ms)",
+    ]
     body, unsupported, notes, kinds = [], [], [], set()
     for r in rows:
         m = r.metrics
-        body.append([r.name, NATIVE, NATIVE, _pct(m["accuracy"]), "-", "-", "-", _mb(m.get("size_bytes")), "-", "-",
-                     f"{m['throughput_img_s']:,.0f}", f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p95']:.3f}"])
-        unsupported += [(r.name, v["variant"], f"{v['status']}, {v.get('reason') or 'no reason given'}")
-                        for v in r.variants if v.get("status") != "ok"]
+        body.append(
+            [
+                r.name,
+                NATIVE,
+                NATIVE,
+                _pct(m["accuracy"]),
+                "-",
+                "-",
+                "-",
+                _mb(m.get("size_bytes")),
+                "-",
+                "-",
+                f"{m['throughput_img_s']:,.0f}",
+                f"{m['latency_ms_p50']:.3f}",
+                f"{m['latency_ms_p95']:.3f}",
+            ]
+        )
+        unsupported += [
+            (r.name, v["variant"], f"{v['status']}, {v.get('reason') or 'no reason given'}")
+            for v in r.variants
+            if v.get("status") != "ok"
+        ]
         for v in _ok_variants(r):
             kinds.add(variant_kind(v))
             sparsity = v.get("sparsity")
-            body.append([r.name, v["variant"], variant_kind(v), _pct(v["accuracy"]),
-                         _points_delta(v["accuracy"], m["accuracy"]), _pct(v["same_predictions_as_native"]),
-                         f"{v['max_abs_proba_difference']:.1e}", _mb(v["size_bytes"]), _mb(v.get("size_gzip_bytes")),
-                         "-" if sparsity is None else f"{100 * sparsity:.1f}%", f"{v['throughput_img_s']:,.0f}",
-                         f"{v['latency_ms_p50']:.3f}", f"{v['latency_ms_p95']:.3f}"])
+            body.append(
+                [
+                    r.name,
+                    v["variant"],
+                    variant_kind(v),
+                    _pct(v["accuracy"]),
+                    _points_delta(v["accuracy"], m["accuracy"]),
+                    _pct(v["same_predictions_as_native"]),
+                    f"{v['max_abs_proba_difference']:.1e}",
+                    _mb(v["size_bytes"]),
+                    _mb(v.get("size_gzip_bytes")),
+                    "-" if sparsity is None else f"{100 * sparsity:.1f}%",
+                    f"{v['throughput_img_s']:,.0f}",
+                    f"{v['latency_ms_p50']:.3f}",
+                    f"{v['latency_ms_p95']:.3f}",
+                ]
+            )
             if v.get("note"):
                 notes.append((r.name, v["variant"], v["note"]))
     described = [KIND_METHOD[k] for k in VARIANT_KINDS if k in kinds]
-    blocks = [Heading(2, "Optimisation: runtimes, quantisation, pruning and smaller models"),
-              Paragraph("Each saved model measured natively and in other forms, on the run's threads and as the "
-                        "native model was: the whole test set in batches of 1,000, and one image per call. "
-                        + (f"Kinds: {'; '.join(described)}. " if described else "")
-                        + "Δ accuracy: the variant's accuracy minus the native model's, in percentage points; "
-                        "'same predictions': share of test images with the native model's predicted digit; "
-                        "max |Δp|: largest probability difference. Native Keras models predict through TensorFlow "
-                        "Lite (LiteRT). Size: the native saved file(s), the variant's file; gzip: that file "
-                        "gzip-compressed; sparsity: share of zero weights."),
-              Table(header, body, right_align_from=3,
-                    caption="Grouped per model (most accurate model first): the native model, then its variants "
-                            "by kind. '-': not measured or not applicable.")]
+    blocks = [
+        Heading(2, "Optimisation: runtimes, quantisation, pruning and smaller models"),
+        Paragraph(
+            "Each saved model measured natively and in other forms, on the run's threads and as the "
+            "native model was: the whole test set in batches of 1,000, and one image per call. "
+            + (f"Kinds: {'; '.join(described)}. " if described else "")
+            + "Δ accuracy: the variant's accuracy minus the native model's, in percentage points; "
+            "'same predictions': share of test images with the native model's predicted digit; "
+            "max |Δp|: largest probability difference. Native Keras models predict through TensorFlow "
+            "Lite (LiteRT). Size: the native saved file(s), the variant's file; gzip: that file "
+            "gzip-compressed; sparsity: share of zero weights."
+        ),
+        Table(
+            header,
+            body,
+            right_align_from=3,
+            caption="Grouped per model (most accurate model first): the native model, then its variants "
+            "by kind. '-': not measured or not applicable.",
+        ),
+    ]
     if notes:
         blocks.append(BulletList(_grouped(notes)))
     if unsupported:
@@ -363,20 +542,34 @@ def _pareto_figure(points, fig_dir: Path) -> list:
     for cost, what in (("size_bytes", "size"), ("latency_ms_p50", "latency")):
         front = front_of(points, cost)
         if front:
-            sentences.append(f"Front by {what}, {'smallest' if what == 'size' else 'fastest'} first: "
-                             + ", ".join(f"{_point_name(points[i])} ({_pct(points[i]['accuracy'])})" for i in front)
-                             + ".")
+            sentences.append(
+                f"Front by {what}, {'smallest' if what == 'size' else 'fastest'} first: "
+                + ", ".join(f"{_point_name(points[i])} ({_pct(points[i]['accuracy'])})" for i in front)
+                + "."
+            )
     below = [p for p in points if p["accuracy"] < low]
     if below:
-        sentences.append(f"Below the axis (more than {100 * ACCURACY_WINDOW:.0f} points under the best; drawn hollow "
-                         "on the bottom edge): " + ", ".join(f"{_point_name(p)} ({_pct(p['accuracy'])})" for p in below)
-                         + ".")
+        sentences.append(
+            f"Below the axis (more than {100 * ACCURACY_WINDOW:.0f} points under the best; drawn hollow "
+            "on the bottom edge): " + ", ".join(f"{_point_name(p)} ({_pct(p['accuracy'])})" for p in below) + "."
+        )
     path = figures.optimisation_pareto(points, fig_dir / "optimisation_pareto.png")
     pruned = any(p["kind"] == "pruned" for p in points)
-    caption = ("Accuracy against size and against single-image latency (p50), log x: one point per model (colour) "
-               "and variant (marker: kind); ringed and joined: the Pareto front, the points no other point is at "
-               "least as good as on both axes and better than on one. "
-               + ("Size is the file as stored: pruning's zeros save space only compressed (the gzip column). "
-                  if pruned else "") + " ".join(sentences))
-    return [Image(f"{fig_dir.name}/{path.name}", alt="Accuracy against size and latency with the Pareto fronts",
-                  caption=caption)]
+    caption = (
+        "Accuracy against size and against single-image latency (p50), log x: one point per model (colour) "
+        "and variant (marker: kind); ringed and joined: the Pareto front, the points no other point is at "
+        "least as good as on both axes and better than on one. "
+        + (
+            "Size is the file as stored: pruning's zeros save space only compressed (the gzip column). "
+            if pruned
+            else ""
+        )
+        + " ".join(sentences)
+    )
+    return [
+        Image(
+            f"{fig_dir.name}/{path.name}",
+            alt="Accuracy against size and latency with the Pareto fronts",
+            caption=caption,
+        )
+    ]

@@ -46,9 +46,13 @@ def class_distribution(train_counts, test_counts, path: Path) -> Path:
     train, test = np.asarray(train_counts), np.asarray(test_counts)
     fig, ax = plt.subplots(figsize=(7, 3))
     w = 0.4
-    for offset, counts, label, color in ((-w / 2, train, "train (incl. validation)", "#4c72b0"),
-                                         (w / 2, test, "test", "#dd8452")):
-        bars = ax.bar(DIGITS + offset, counts / counts.sum() * 100, w, label=f"{label}, n={counts.sum():,}", color=color)
+    for offset, counts, label, color in (
+        (-w / 2, train, "train (incl. validation)", "#4c72b0"),
+        (w / 2, test, "test", "#dd8452"),
+    ):
+        bars = ax.bar(
+            DIGITS + offset, counts / counts.sum() * 100, w, label=f"{label}, n={counts.sum():,}", color=color
+        )
         ax.bar_label(bars, [f"{c:,}" for c in counts], fontsize=6, rotation=90, padding=2)
     ax.set_xticks(DIGITS)
     ax.set_xlabel("digit")
@@ -79,9 +83,17 @@ def _image_grid(images, titles, path: Path, cols: int, title: str, title_colors=
     for i, (img, t) in enumerate(zip(images, titles)):
         r, c = divmod(i, cols)
         top, left = r * cell_h + cell_h - side - gap // 2, c * cell_w + (cell_w - side) // 2
-        mosaic[top:top + side, left:left + side] = img
-        ax.text(left + side / 2, top - 1, t, ha="center", va="bottom", fontsize=7, linespacing=1.0,
-                color=(title_colors[i] if title_colors else "black"))
+        mosaic[top : top + side, left : left + side] = img
+        ax.text(
+            left + side / 2,
+            top - 1,
+            t,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            linespacing=1.0,
+            color=(title_colors[i] if title_colors else "black"),
+        )
     ax.imshow(mosaic, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
     fig.suptitle(title, fontsize=10)
@@ -103,8 +115,16 @@ def confusion_matrix(cm, name: str, path: Path) -> Path:
     np.fill_diagonal(shown, np.nan)  # colour the errors; the diagonal would swamp them
     im = ax.imshow(shown, cmap="Reds")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                color="black" if i != j else "#0a5c2b", fontweight="bold" if i == j else "normal")
+        ax.text(
+            j,
+            i,
+            str(v),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="black" if i != j else "#0a5c2b",
+            fontweight="bold" if i == j else "normal",
+        )
     ax.set_xticks(DIGITS)
     ax.set_yticks(DIGITS)
     ax.set_xlabel("predicted")
@@ -163,8 +183,9 @@ def training_curves(histories, name: str, path: Path) -> Path:
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch")
     acc_ax.legend(fontsize=7)
-    fig.suptitle(f"{name}: training (dotted grey: learning rate at each epoch's end)", color=model_color(name),
-                 fontsize=10)
+    fig.suptitle(
+        f"{name}: training (dotted grey: learning rate at each epoch's end)", color=model_color(name), fontsize=10
+    )
     return _save(fig, path)
 
 
@@ -174,8 +195,9 @@ def misclassified_gallery(x, y_true, y_pred, confidence, name: str, path: Path, 
     wrong = np.flatnonzero(y_true != y_pred)
     wrong = wrong[np.argsort(-confidence[wrong])][:limit]
     titles = [f"true {y_true[i]} → {y_pred[i]}\n{confidence[i]:.1%}" for i in wrong]
-    return _image_grid(x[wrong], titles, path, 8, f"{name}: most confident mistakes ({len(wrong)} shown)",
-                       ["#b00020"] * len(wrong))
+    return _image_grid(
+        x[wrong], titles, path, 8, f"{name}: most confident mistakes ({len(wrong)} shown)", ["#b00020"] * len(wrong)
+    )
 
 
 @redrawn_when_changed
@@ -209,8 +231,14 @@ def accuracy_vs_latency(rows, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for r in rows:
         m = r.metrics
-        ax.scatter(m["latency_ms_p50"], m["accuracy"] * 100, s=60, color=model_color(r.name), label=r.name,
-                   marker="o" if r.family == "deep" else "s")
+        ax.scatter(
+            m["latency_ms_p50"],
+            m["accuracy"] * 100,
+            s=60,
+            color=model_color(r.name),
+            label=r.name,
+            marker="o" if r.family == "deep" else "s",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("single-image latency p50 (ms, log scale)")
     ax.set_ylabel("test accuracy (%)")
@@ -233,7 +261,15 @@ def mcnemar_matrix(names, p_holm, path: Path, alpha: float) -> Path:
     im = ax.imshow(shown, cmap="RdYlGn_r", vmin=-6, vmax=0)
     for (i, j), v in np.ndenumerate(p_holm):
         if not np.isnan(v):
-            ax.text(j, i, p_value_text(v), ha="center", va="center", fontsize=7, fontweight="bold" if v < alpha else "normal")
+            ax.text(
+                j,
+                i,
+                p_value_text(v),
+                ha="center",
+                va="center",
+                fontsize=7,
+                fontweight="bold" if v < alpha else "normal",
+            )
     ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(k), names, fontsize=8)
     ax.set_title(f"McNemar p-values, Holm-corrected (bold: below {alpha})", fontsize=9)
@@ -328,17 +364,28 @@ def optimisation_pareto(points, path: Path) -> Path:
 
     low, high = accuracy_axis([p["accuracy"] for p in points])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    panels = ((axes[0], "size_bytes", 1e-6, "size (MB, log scale)", "Accuracy against size"),
-              (axes[1], "latency_ms_p50", 1, "single-image latency p50 (ms, log scale)", "Accuracy against latency"))
+    panels = (
+        (axes[0], "size_bytes", 1e-6, "size (MB, log scale)", "Accuracy against size"),
+        (axes[1], "latency_ms_p50", 1, "single-image latency p50 (ms, log scale)", "Accuracy against latency"),
+    )
     for ax, cost, scale, xlabel, title in panels:
         drawn = [p for p in points if p.get(cost) is not None and p[cost] > 0]
         for p in drawn:
             x, off_axis = p[cost] * scale, p["accuracy"] < low
             y = 100 * max(p["accuracy"], low)
             color = model_color(p["model"])
-            ax.scatter(x, y, s=70 if p["kind"] == "native" else 40, marker=KIND_MARKERS.get(p["kind"], "X"),
-                       facecolors="none" if off_axis else color, edgecolors=color, linewidths=1.2,
-                       alpha=0.9, zorder=3, clip_on=False)
+            ax.scatter(
+                x,
+                y,
+                s=70 if p["kind"] == "native" else 40,
+                marker=KIND_MARKERS.get(p["kind"], "X"),
+                facecolors="none" if off_axis else color,
+                edgecolors=color,
+                linewidths=1.2,
+                alpha=0.9,
+                zorder=3,
+                clip_on=False,
+            )
         front = front_of(points, cost)
         if front:
             fx = [points[i][cost] * scale for i in front]
@@ -359,6 +406,7 @@ def optimisation_pareto(points, path: Path) -> Path:
     kind_handles.append(Line2D([], [], color="black", alpha=0.6, marker="o", mfc="none", ms=10, label="Pareto front"))
     fig.legend(handles=model_handles, title="model", loc="outside right upper", fontsize=7, title_fontsize=8)
     fig.legend(handles=kind_handles, title="kind", loc="outside right lower", fontsize=7, title_fontsize=8)
-    fig.suptitle("Accuracy against size and latency per model and variant (ringed and joined: the Pareto front)",
-                 fontsize=10)
+    fig.suptitle(
+        "Accuracy against size and latency per model and variant (ringed and joined: the Pareto front)", fontsize=10
+    )
     return _save(fig, path)

@@ -18,8 +18,9 @@ def pareto_front(points) -> set[int]:
     identical points are all on the front (neither is strictly better).
     """
     points = [(float(c), float(a)) for c, a in points]
-    return {i for i, (c, a) in enumerate(points)
-            if not any(c2 <= c and a2 >= a and (c2 < c or a2 > a) for c2, a2 in points)}
+    return {
+        i for i, (c, a) in enumerate(points) if not any(c2 <= c and a2 >= a and (c2 < c or a2 > a) for c2, a2 in points)
+    }
 
 
 def front_of(points, cost: str) -> list[int]:

@@ -35,18 +35,20 @@ def check_headline(results: Results, expected_models) -> None:
 def results_block(results: Results, results_path: str, report_path: str) -> str:
     run, env = results.run, results.run.environment
     body = "\n".join(markdown_table(comparison_table(results)))
-    return "\n".join([
-        START,
-        f"Full MNIST ({run.dataset['n_train']:,} train / {run.dataset['n_val']:,} validation / "
-        f"{run.dataset['n_test']:,} test), profile `full`, seed {run.seed}, on {md_escape(env.get('cpu'))} "
-        f"({env.get('cpu_count')} cores, machine kind `{env.get('machine_kind', 'unrecorded')}`: compare times only "
-        f"within one kind), total wall time {wall_time_text(run, minutes=True)}. "
-        f"Best value per column in bold. Produced by: {md_escape(run.command)}; "
-        f"results: [`{results_path}`]({results_path}), report: [`{report_path}`]({report_path}).",
-        "",
-        body,
-        END,
-    ])
+    return "\n".join(
+        [
+            START,
+            f"Full MNIST ({run.dataset['n_train']:,} train / {run.dataset['n_val']:,} validation / "
+            f"{run.dataset['n_test']:,} test), profile `full`, seed {run.seed}, on {md_escape(env.get('cpu'))} "
+            f"({env.get('cpu_count')} cores, machine kind `{env.get('machine_kind', 'unrecorded')}`: compare times only "
+            f"within one kind), total wall time {wall_time_text(run, minutes=True)}. "
+            f"Best value per column in bold. Produced by: {md_escape(run.command)}; "
+            f"results: [`{results_path}`]({results_path}), report: [`{report_path}`]({report_path}).",
+            "",
+            body,
+            END,
+        ]
+    )
 
 
 def update_readme(readme: Path, block: str) -> bool:

@@ -13,8 +13,10 @@ def comparison_table(results: Results) -> Table:
     """One row per model, sorted by accuracy, best value per column in bold; failed models listed."""
     run = results.run
     ds = run.dataset
-    title = (f"digit-bench - {esc(ds['name'])} ({ds['n_train']:,} train / {ds['n_val']:,} val / {ds['n_test']:,} test), "
-             f"profile {run.profile}, seed {run.seed}")
+    title = (
+        f"digit-bench - {esc(ds['name'])} ({ds['n_train']:,} train / {ds['n_val']:,} val / {ds['n_test']:,} test), "
+        f"profile {run.profile}, seed {run.seed}"
+    )
     if run.seeds > 1:
         title += f" (spread over seeds {run.seed} to {run.seed + run.seeds - 1})"
     rows = ok_rows_by_accuracy(results)
@@ -26,7 +28,9 @@ def comparison_table(results: Results) -> Table:
     for title_ in titles:
         table.add_column(title_, justify="right")
     for r, cells in zip(rows, body):
-        table.add_row(r.name, esc(r.family), *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells))
+        table.add_row(
+            r.name, esc(r.family), *(f"[bold green]{c.text}[/bold green]" if c.bold else c.text for c in cells)
+        )
     for r in results.failed_rows():
         table.add_row(r.name, esc(r.family), f"[red]FAILED: {esc((r.error or '')[:80])}[/red]")
     return table

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DataError, load_dataset, read_kaggle_test_csv
-from ..registry import MODELS, PROFILES
 from ..files import atomic_write_bytes
+from ..registry import MODELS, PROFILES
 
 
 class SubmissionError(ValueError):
@@ -28,12 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark.py kaggle",
         description="Train one model on Kaggle Digit Recognizer's train.csv and write a submission "
-                    "(ImageId,Label) for its test.csv.",
-        epilog="example: python benchmark.py kaggle --train train.csv --test test.csv --model cnn --out submission.csv")
+        "(ImageId,Label) for its test.csv.",
+        epilog="example: python benchmark.py kaggle --train train.csv --test test.csv --model cnn --out submission.csv",
+    )
     p.add_argument("--train", required=True, type=Path, help="Kaggle's train.csv (label, pixel0..pixel783)")
     p.add_argument("--test", required=True, type=Path, help="Kaggle's test.csv (pixel0..pixel783)")
-    p.add_argument("--model", default="cnn", choices=list(MODELS), metavar="NAME",
-                   help=f"the model to train (default: cnn; one of {', '.join(MODELS)})")
+    p.add_argument(
+        "--model",
+        default="cnn",
+        choices=list(MODELS),
+        metavar="NAME",
+        help=f"the model to train (default: cnn; one of {', '.join(MODELS)})",
+    )
     p.add_argument("--out", default=Path("submission.csv"), type=Path, help="where to write (default: submission.csv)")
     p.add_argument("--profile", default="full", choices=list(PROFILES), help="training recipe and size (default: full)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split and training (default: 0)")
@@ -64,12 +70,20 @@ def main(argv) -> int:
     try:
         x_submit = read_kaggle_test_csv(args.test)
         prof = PROFILES[args.profile]
-        splits = load_dataset("kaggle", path=args.train, seed=args.seed, val_fraction=prof.val_fraction,
-                              train_size=prof.train_size, test_size=prof.test_size)
+        splits = load_dataset(
+            "kaggle",
+            path=args.train,
+            seed=args.seed,
+            val_fraction=prof.val_fraction,
+            train_size=prof.train_size,
+            test_size=prof.test_size,
+        )
     except DataError as e:
         return fail(console, str(e))
-    console.print(f"{esc(args.test)}: {len(x_submit):,} images to label; {esc(args.train)}: training {args.model} on "
-                  f"{len(splits.y_train):,} images ({len(splits.y_val):,} validation, {len(splits.y_test):,} held out)")
+    console.print(
+        f"{esc(args.test)}: {len(x_submit):,} images to label; {esc(args.train)}: training {args.model} on "
+        f"{len(splits.y_train):,} images ({len(splits.y_val):,} validation, {len(splits.y_test):,} held out)"
+    )
     est = MODELS[args.model].build(args.profile, args.seed)
     with console.status(f"training {args.model} ({args.profile} profile)"):
         est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
@@ -77,7 +91,9 @@ def main(argv) -> int:
     data = submission_csv(est.predict(x_submit), len(x_submit))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.out, data)
-    console.print(f"wrote {esc(args.out)}: {len(x_submit):,} rows (ImageId 1..{len(x_submit)}); {args.model} scored "
-                  f"{held_out:.4f} on the {len(splits.y_test):,} held-out train.csv images; "
-                  f"{time.perf_counter() - start:.0f} s")
+    console.print(
+        f"wrote {esc(args.out)}: {len(x_submit):,} rows (ImageId 1..{len(x_submit)}); {args.model} scored "
+        f"{held_out:.4f} on the {len(splits.y_test):,} held-out train.csv images; "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     return 0

@@ -40,8 +40,13 @@ class SavedModel:
     def describe(self) -> dict:
         """What GET /models and --json show: plain data."""
         keys = ("accuracy", "dataset", "profile", "seed", "n_train", "finished_at", "results")
-        return {"name": self.name, "family": self.family, "description": self.description, "path": str(self.path),
-                **{k: self.run.get(k) for k in keys}}
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "path": str(self.path),
+            **{k: self.run.get(k) for k in keys},
+        }
 
 
 def train_hint(names) -> str:
@@ -68,8 +73,9 @@ def load_models(models_dir, names=None) -> list[SavedModel]:
     missing = [n for n in names or [] if n not in found]
     if missing or not found:
         what = f"no saved {', '.join(missing)} model" if missing else "no saved models"
-        raise ModelsError(f"{models_dir}: {what} (train {'it' if len(missing) == 1 else 'them'} with: "
-                          f"{train_hint(missing or None)})")
+        raise ModelsError(
+            f"{models_dir}: {what} (train {'it' if len(missing) == 1 else 'them'} with: {train_hint(missing or None)})"
+        )
     return [_load(name, found[name]) for name in (names or found)]
 
 
@@ -105,8 +111,14 @@ def predict_digit(model: SavedModel, image: np.ndarray) -> dict:
         proba = np.asarray(model.estimator.predict_proba(image[None]))[0]
         latency_ms = 1000 * (time.perf_counter() - start)
     order = np.argsort(-proba, kind="stable")[:TOP_K]
-    return {"model": model.name, "family": model.family, "digit": int(order[0]), "confidence": float(proba[order[0]]),
-            "top": [[int(d), float(proba[d])] for d in order], "latency_ms": latency_ms}
+    return {
+        "model": model.name,
+        "family": model.family,
+        "digit": int(order[0]),
+        "confidence": float(proba[order[0]]),
+        "top": [[int(d), float(proba[d])] for d in order],
+        "latency_ms": latency_ms,
+    }
 
 
 def warm_up(models: list[SavedModel]) -> None:

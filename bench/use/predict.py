@@ -27,16 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchmark.py predict",
         description="Predict the digit in each image (PNG, JPEG, BMP, WebP, ...: a photo of a digit on paper, "
-                    "a drawing, a screenshot) with the models a run saved. Each image is first made into a "
-                    "28x28 digit the MNIST way (found, cropped, scaled into 20x20, centred by mass).",
-        epilog="example: python benchmark.py predict photo.jpg drawing.png --all-models --show seen/")
+        "a drawing, a screenshot) with the models a run saved. Each image is first made into a "
+        "28x28 digit the MNIST way (found, cropped, scaled into 20x20, centred by mass).",
+        epilog="example: python benchmark.py predict photo.jpg drawing.png --all-models --show seen/",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", default=DEFAULT_MODEL, help=f"the saved model to use (default: {DEFAULT_MODEL})")
     which.add_argument("--all-models", action="store_true", help="every saved model, side by side")
     p.add_argument("--models-dir", default="models", type=Path, help="where a run saved its models (default: models/)")
-    p.add_argument("--show", type=Path, metavar="DIR",
-                   help="write, per image, the 28x28 digit the models saw beside a copy of the input")
+    p.add_argument(
+        "--show",
+        type=Path,
+        metavar="DIR",
+        help="write, per image, the 28x28 digit the models saw beside a copy of the input",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
@@ -59,8 +64,13 @@ def predict_image(path: Path, data: bytes, models) -> dict:
     """The file's bytes -> {"image", "digit28" (28, 28) uint8, "inverted", "box", "predictions": [...]};
     DigitImageError if unusable."""
     digit = preprocess(data, str(path))
-    return {"image": str(path), "digit28": digit.image, "inverted": digit.inverted, "box": list(digit.box),
-            "predictions": [predict_digit(m, digit.image) for m in models]}
+    return {
+        "image": str(path),
+        "digit28": digit.image,
+        "inverted": digit.inverted,
+        "box": list(digit.box),
+        "predictions": [predict_digit(m, digit.image) for m in models],
+    }
 
 
 def show(out_dir: Path, path: Path, data: bytes, digit28: np.ndarray) -> Path:
@@ -97,8 +107,12 @@ def table(results: list[dict], models) -> object:
         t.add_column("top 3")
         for r in results:
             p = r["predictions"][0]
-            t.add_row(esc(r["image"]), str(p["digit"]), f"{100 * p['confidence']:.1f}%",
-                      "  ".join(f"{d}: {100 * q:.1f}%" for d, q in p["top"]))
+            t.add_row(
+                esc(r["image"]),
+                str(p["digit"]),
+                f"{100 * p['confidence']:.1f}%",
+                "  ".join(f"{d}: {100 * q:.1f}%" for d, q in p["top"]),
+            )
     else:
         for m in models:
             t.add_column(m.name, justify="right")

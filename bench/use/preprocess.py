@@ -42,8 +42,15 @@ MIN_WORK_SIDE = 160  # (at least)
 # to no less than REDUCE_GAP x WORK_SIDE; smaller ones are decoded as they are
 REDUCE_GAP = 2
 STRIP_PIXELS = 2**20  # how many of a large image's decoded pixels are converted and reduced at a time
-ORIENTATIONS = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
-                7: "TRANSVERSE", 8: "ROTATE_90"}  # EXIF orientation -> the Pillow transpose that makes it upright
+ORIENTATIONS = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}  # EXIF orientation -> the Pillow transpose that makes it upright
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF", "TIFF")  # JPEG includes the MPO files some phone cameras write
 MIN_CONTRAST = 24  # grey levels ink must stand above its background (of 255)
 # stroke width (as _stroke_width measures it) / long side of the digit's box: the median over 1,000
@@ -67,6 +74,7 @@ class DigitImageError(ValueError):
 @dataclass
 class Digit:
     """One preprocessed digit: `image` (28, 28) uint8 (white on black) and what was done to get it."""
+
     image: np.ndarray
     inverted: bool  # the input had dark ink on a light background
     box: tuple[int, int, int, int]  # the digit's bounding box in the input: x, y, width, height
@@ -88,16 +96,25 @@ def read_image(data: bytes, name: str = "image") -> tuple[np.ndarray, np.ndarray
         with Image.open(io.BytesIO(data), formats=FORMATS) as img:  # reads the header only
             width, height = img.size
             if width * height > MAX_PIXELS:
-                raise DigitImageError(f"{name}: {width} x {height} pixels is over the limit of {MAX_PIXELS:,} "
-                                      "(a decompression bomb, or a photo to scale down first)", 413)
+                raise DigitImageError(
+                    f"{name}: {width} x {height} pixels is over the limit of {MAX_PIXELS:,} "
+                    "(a decompression bomb, or a photo to scale down first)",
+                    413,
+                )
             need = _decode_bytes(img)
             if need > MAX_DECODE_BYTES:
-                raise DigitImageError(f"{name}: {width} x {height} pixels in this {img.format} file would take "
-                                      f"{need / 1e6:,.0f} MB to decode; the limit is {MAX_DECODE_BYTES / 1e6:,.0f} MB "
-                                      "(scale it down first)", 413)
+                raise DigitImageError(
+                    f"{name}: {width} x {height} pixels in this {img.format} file would take "
+                    f"{need / 1e6:,.0f} MB to decode; the limit is {MAX_DECODE_BYTES / 1e6:,.0f} MB "
+                    "(scale it down first)",
+                    413,
+                )
             if min(width, height) < MIN_SIDE:
-                raise DigitImageError(f"{name}: {width} x {height} pixels is too small to hold a digit "
-                                      f"(at least {MIN_SIDE} x {MIN_SIDE})", 422)
+                raise DigitImageError(
+                    f"{name}: {width} x {height} pixels is too small to hold a digit "
+                    f"(at least {MIN_SIDE} x {MIN_SIDE})",
+                    422,
+                )
             img.seek(0)
             if _reduction(img.size) > 1:
                 return _reduced(img)
@@ -260,7 +277,9 @@ def _working_copy(grey: np.ndarray) -> tuple[np.ndarray, float]:
 
     Small images (an MNIST digit itself, a thumbnail) are enlarged so the filters below, sized in
     pixels, never span a whole stroke's width."""
-    scale = min(1.0, WORK_SIDE / max(grey.shape)) if max(grey.shape) > MIN_WORK_SIDE else MIN_WORK_SIDE / max(grey.shape)
+    scale = (
+        min(1.0, WORK_SIDE / max(grey.shape)) if max(grey.shape) > MIN_WORK_SIDE else MIN_WORK_SIDE / max(grey.shape)
+    )
     if scale != 1:
         size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
@@ -270,7 +289,9 @@ def _working_copy(grey: np.ndarray) -> tuple[np.ndarray, float]:
 def _ink(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     """Bright ink on a dark background, and whether that took inverting (the border was light)."""
     band = max(1, round(0.03 * min(grey.shape)))
-    border = np.concatenate([grey[:band].ravel(), grey[-band:].ravel(), grey[:, :band].ravel(), grey[:, -band:].ravel()])
+    border = np.concatenate(
+        [grey[:band].ravel(), grey[-band:].ravel(), grey[:, :band].ravel(), grey[:, -band:].ravel()]
+    )
     background = float(np.median(border))
     darkest, lightest = np.percentile(grey, [0.1, 99.9])  # ink covers at least 0.1% of any image of a digit
     inverted = bool(background - darkest > lightest - background)  # the ink lies further below than above
@@ -297,12 +318,18 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
         shape = (max(3, length // 3), 1) if axis == 1 else (1, max(3, length // 3))  # (width, height)
         runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, shape))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-        start, extent = (stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH]) if axis == 1 else \
-                        (stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_HEIGHT])
+        start, extent = (
+            (stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_WIDTH])
+            if axis == 1
+            else (stats[:, cv2.CC_STAT_TOP], stats[:, cv2.CC_STAT_HEIGHT])
+        )
         across_side = mask.shape[1 - axis]
         # long and thin: a ruled line is a few pixels thick; a "1" filling the frame is not
-        long = [i for i in range(1, n) if extent[i] >= 0.6 * length
-                and stats[i, cv2.CC_STAT_AREA] / extent[i] <= max(3.0, 0.04 * across_side)]
+        long = [
+            i
+            for i in range(1, n)
+            if extent[i] >= 0.6 * length and stats[i, cv2.CC_STAT_AREA] / extent[i] <= max(3.0, 0.04 * across_side)
+        ]
         if not long:
             continue
         near_lines = cv2.dilate(np.isin(labels, long).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -310,8 +337,12 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
         if digit is None:
             continue  # the lines are all the ink there is (a "1" filling the frame)
         covered = np.nonzero(digit.any(axis=1 - axis))[0]
-        lines = [i for i in long if max(0, covered[0] - start[i]) + max(0, start[i] + extent[i] - 1 - covered[-1])
-                 >= 0.5 * extent[i] and digit.sum() >= 0.5 * stats[i, cv2.CC_STAT_AREA]]
+        lines = [
+            i
+            for i in long
+            if max(0, covered[0] - start[i]) + max(0, start[i] + extent[i] - 1 - covered[-1]) >= 0.5 * extent[i]
+            and digit.sum() >= 0.5 * stats[i, cv2.CC_STAT_AREA]
+        ]
         if not lines:
             continue
         line = np.isin(labels, lines)
@@ -345,8 +376,10 @@ def _digit_mask(mask: np.ndarray) -> np.ndarray:
         touches = x == 0 or y == 0 or x + bw == w or y + bh == h
         hollow = areas[i] < 0.25 * bw * bh
         if touches and hollow and bw > 0.8 * w and bh > 0.8 * h:  # a frame, if other ink lies inside it
-            inside = [(j != i and stats[j + 1, 0] > x and stats[j + 1, 1] > y and areas[j] > 0.02 * areas[i])
-                      for j in range(n - 1)]
+            inside = [
+                (j != i and stats[j + 1, 0] > x and stats[j + 1, 1] > y and areas[j] > 0.02 * areas[i])
+                for j in range(n - 1)
+            ]
             keep[i] = not any(inside)
     if not keep.any():
         raise DigitImageError("no digit found: only a frame or border was found", 422)
@@ -384,7 +417,9 @@ def to_mnist(grey: np.ndarray, alpha: np.ndarray | None = None, source_size: tup
     digit = _digit_mask(_remove_lines(mask))
     # grey levels inside the digit (anti-aliased edges kept), the stroke cores saturated
     level = max(float(np.median(flat[digit])), 1.0)
-    soft = np.clip(flat.astype(np.float32) / level, 0, 1) * cv2.dilate(digit.astype(np.uint8), np.ones((3, 3), np.uint8))
+    soft = np.clip(flat.astype(np.float32) / level, 0, 1) * cv2.dilate(
+        digit.astype(np.uint8), np.ones((3, 3), np.uint8)
+    )
     ys, xs = np.nonzero(digit)
     long_side = max(np.ptp(ys), np.ptp(xs)) + 1
     target = MNIST_STROKE * long_side
@@ -393,7 +428,7 @@ def to_mnist(grey: np.ndarray, alpha: np.ndarray | None = None, source_size: tup
         r = max(1, round((target - width) / 2))
         soft = cv2.dilate(soft, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     ys, xs = np.nonzero(soft > 0.05)
-    crop = soft[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    crop = soft[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     fx, fy = scale * (grey.shape[1] / source_w), scale * (grey.shape[0] / source_h)  # working pixels per source pixel
     x0, y0 = xs.min() / fx, ys.min() / fy
     box = (round(x0), round(y0), round(crop.shape[1] / fx), round(crop.shape[0] / fy))
@@ -408,7 +443,7 @@ def _centred(crop: np.ndarray) -> np.ndarray:
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     canvas = np.zeros((SIDE, SIDE), np.float32)
     top, left = (SIDE - size[1]) // 2, (SIDE - size[0]) // 2
-    canvas[top:top + size[1], left:left + size[0]] = small
+    canvas[top : top + size[1], left : left + size[0]] = small
     m = cv2.moments(canvas)
     if m["m00"] > 0:
         dx, dy = round(SIDE / 2 - m["m10"] / m["m00"]), round(SIDE / 2 - m["m01"] / m["m00"])

@@ -96,7 +96,7 @@ def _split_host(value: str) -> tuple[str, int | None] | None:
     value = value.strip().lower()
     if value.startswith("["):
         end = value.find("]")
-        name, rest = (value[:end + 1], value[end + 1:]) if end > 0 else ("", "")
+        name, rest = (value[: end + 1], value[end + 1 :]) if end > 0 else ("", "")
     else:
         name, colon, port = value.partition(":")
         rest = colon + port
@@ -154,8 +154,15 @@ class RequestLog:
                     await _json(noted, 500, {"error": "internal error"})
                 status = 500
         note = scope.get(NOTE)
-        log.info('%s "%s %s" %s %.1f ms%s', client, method, path, status if status is not None else "-",
-                 1000 * (time.perf_counter() - start), f" ({clean(note)})" if note else "")
+        log.info(
+            '%s "%s %s" %s %.1f ms%s',
+            client,
+            method,
+            path,
+            status if status is not None else "-",
+            1000 * (time.perf_counter() - start),
+            f" ({clean(note)})" if note else "",
+        )
 
 
 class Guard:
@@ -184,8 +191,11 @@ class Guard:
             return 400, "the request must have one Host header", f"{len(given)} Host headers"
         host = given[0]
         if self.hosts is not None and not self.hosts.allows(host):
-            return (421, f"this server answers requests for {self.hosts.describe()}, not for the host named in "
-                         "the Host header", f"Host {host} refused")
+            return (
+                421,
+                f"this server answers requests for {self.hosts.describe()}, not for the host named in the Host header",
+                f"Host {host} refused",
+            )
         if scope["method"] not in SAFE_METHODS:
             site, origin = headers.get("sec-fetch-site"), headers.get("origin")
             if site is not None and site.lower() not in ("same-origin", "none"):
@@ -223,8 +233,12 @@ class BodyLimit:
         if counted and self.pending >= self.max_pending:
             await self.drain(receive, declared, 0, True)
             scope[NOTE] = f"{self.pending} requests held"
-            return await _json(send, 503, {"error": f"busy: {self.pending} requests are being answered; try again"},
-                               {"Retry-After": "1"})
+            return await _json(
+                send,
+                503,
+                {"error": f"busy: {self.pending} requests are being answered; try again"},
+                {"Retry-After": "1"},
+            )
         self.pending += counted
         try:
             await self._limited(scope, receive, send, declared)
@@ -244,8 +258,10 @@ class BodyLimit:
         if max(declared, size) > self.max_bytes:
             more = messages[-1].get("more_body", True) if messages else True
             size = await self.drain(receive, declared, size, more)
-            message = (f"the body is {max(declared, size):,} bytes; the limit is {self.max_bytes:,} "
-                       f"({self.max_bytes / 2**20:g} MB)")
+            message = (
+                f"the body is {max(declared, size):,} bytes; the limit is {self.max_bytes:,} "
+                f"({self.max_bytes / 2**20:g} MB)"
+            )
             scope[NOTE] = message
             return await _json(send, 413, {"error": message})
         replay = iter(messages)
@@ -265,8 +281,9 @@ class BodyLimit:
         return size
 
 
-def create_app(loaded: list[SavedModel], max_body: int = MAX_BODY_BYTES, hosts: Hosts | None = None,
-               max_pending: int = MAX_PENDING):
+def create_app(
+    loaded: list[SavedModel], max_body: int = MAX_BODY_BYTES, hosts: Hosts | None = None, max_pending: int = MAX_PENDING
+):
     """The ASGI app: the page and API over `loaded`; `hosts` the Host headers answered (None: any)."""
     # no /docs: its page loads scripts from a CDN, and everything served here works offline
     app = FastAPI(title="digit-bench", docs_url=None, redoc_url=None, openapi_url=None)
@@ -322,9 +339,14 @@ def answer(body: bytes, chosen: list[SavedModel]) -> dict:
     start = time.perf_counter()
     digit = preprocess(body, "the uploaded image")
     preprocess_ms = 1000 * (time.perf_counter() - start)
-    return {"digit28_png": base64.b64encode(encode_png(digit.image)).decode(), "inverted": digit.inverted,
-            "box": list(digit.box), "size": list(digit.source_size), "preprocess_ms": preprocess_ms,
-            "predictions": [predict_digit(m, digit.image) for m in chosen]}
+    return {
+        "digit28_png": base64.b64encode(encode_png(digit.image)).decode(),
+        "inverted": digit.inverted,
+        "box": list(digit.box),
+        "size": list(digit.source_size),
+        "preprocess_ms": preprocess_ms,
+        "predictions": [predict_digit(m, digit.image) for m in chosen],
+    }
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -24,56 +24,65 @@ def _keras():
 def build_mlp(hidden=512, dropout=0.2, name="mlp"):
     """Two hidden dense layers with dropout (the keras-io mnist_mlp layout)."""
     layers = _keras().layers
-    return _keras().Sequential([
-        layers.Input(INPUT_SHAPE),
-        layers.Rescaling(1 / 255),
-        layers.Flatten(),
-        layers.Dense(hidden, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(hidden, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(N_CLASSES, activation="softmax"),
-    ], name=name)
+    return _keras().Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Flatten(),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(N_CLASSES, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 def build_lenet5(name="lenet5"):
     """LeNet-5: 6 and 16 5x5 convolutions with 2x2 pooling, dense 120 and 84 (61,706 parameters)."""
     layers = _keras().layers
-    return _keras().Sequential([
-        layers.Input(INPUT_SHAPE),
-        layers.Rescaling(1 / 255),
-        layers.Conv2D(6, 5, padding="same", activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Conv2D(16, 5, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dense(120, activation="relu"),
-        layers.Dense(84, activation="relu"),
-        layers.Dense(N_CLASSES, activation="softmax"),
-    ], name=name)
+    return _keras().Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(6, 5, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(16, 5, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(120, activation="relu"),
+            layers.Dense(84, activation="relu"),
+            layers.Dense(N_CLASSES, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 def build_cnn(name="cnn"):
     """The primary CNN: conv 32-32 / 64-64 with batch norm, pooling, dropout; 330,346 parameters."""
     layers = _keras().layers
-    return _keras().Sequential([
-        layers.Input(INPUT_SHAPE),
-        layers.Rescaling(1 / 255),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(2),
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(256, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(N_CLASSES, activation="softmax"),
-    ], name=name)
+    return _keras().Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(2),
+            layers.Dropout(0.25),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(N_CLASSES, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 ARCHITECTURES = {"mlp": build_mlp, "lenet5": build_lenet5, "cnn": build_cnn}

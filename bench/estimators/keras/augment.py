@@ -26,8 +26,14 @@ def random_affine(images, seed, rotation_deg=10.0, zoom=0.1, shift=0.1, shear=0.
     m00, m01, m10, m11 = c * zx, (c * k - s) * zy, s * zx, (s * k + c) * zy
     cx, cy = (w - 1) / 2, (h - 1) / 2
     zeros = tf.zeros_like(theta)
-    transforms = tf.stack([m00, m01, cx - m00 * cx - m01 * cy + tx,
-                           m10, m11, cy - m10 * cx - m11 * cy + ty, zeros, zeros], axis=1)
+    transforms = tf.stack(
+        [m00, m01, cx - m00 * cx - m01 * cy + tx, m10, m11, cy - m10 * cx - m11 * cy + ty, zeros, zeros], axis=1
+    )
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=[h, w], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="NEAREST")
+        images=images,
+        transforms=transforms,
+        output_shape=[h, w],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+    )

@@ -17,9 +17,15 @@ from ..base import N_CLASSES, DigitClassifier, check_images
 from . import architectures, network_cache
 from .architectures import _keras
 from .inference import INFERENCE, LiteRunner, TracedRunner, agreement, batched_proba, lite_interpreter_name
-from .training import (Recipe, dtype_policy, enable_determinism, fold_temperature, recalibrate_batch_norm,
-                       resolve_precision, train)
-
+from .training import (
+    Recipe,
+    dtype_policy,
+    enable_determinism,
+    fold_temperature,
+    recalibrate_batch_norm,
+    resolve_precision,
+    train,
+)
 
 MEMBER_SEED_STRIDE = 1000  # member i of random_state s trains from seed s + 1000 i: member 0 is the single network of s
 
@@ -68,11 +74,30 @@ class KerasClassifier(DigitClassifier):
     uses_validation = True
     file_suffix = ".keras"
 
-    def __init__(self, architecture="cnn", epochs=30, batch_size=128, learning_rate=1e-3,
-                 schedule="plateau", precision="float32", augment=False, n_members=1,
-                 early_stopping_patience=5, lr_patience=3, lr_factor=0.5, min_lr=1e-4,
-                 label_smoothing=0.0, ema_momentum=None, validation_fraction=0.1, inference="keras",
-                 n_jobs=None, random_state=0, checkpoint_path=None, architecture_options=None, network_cache=None):
+    def __init__(
+        self,
+        architecture="cnn",
+        epochs=30,
+        batch_size=128,
+        learning_rate=1e-3,
+        schedule="plateau",
+        precision="float32",
+        augment=False,
+        n_members=1,
+        early_stopping_patience=5,
+        lr_patience=3,
+        lr_factor=0.5,
+        min_lr=1e-4,
+        label_smoothing=0.0,
+        ema_momentum=None,
+        validation_fraction=0.1,
+        inference="keras",
+        n_jobs=None,
+        random_state=0,
+        checkpoint_path=None,
+        architecture_options=None,
+        network_cache=None,
+    ):
         self.architecture = architecture
         self.epochs = epochs
         self.batch_size = batch_size
@@ -105,8 +130,9 @@ class KerasClassifier(DigitClassifier):
             name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
             key = reused = None
             if self.network_cache:
-                key = network_cache.network_key(self.architecture, options, recipe, self.precision_, seed,
-                                                X, y, X_val, y_val)
+                key = network_cache.network_key(
+                    self.architecture, options, recipe, self.precision_, seed, X, y, X_val, y_val
+                )
                 reused = network_cache.load(self.network_cache, key)
             if reused:
                 net, history = _renamed(reused[0], name), {**reused[1], "reused": True}
@@ -119,8 +145,9 @@ class KerasClassifier(DigitClassifier):
             if checkpoint:  # the file holds the network the model uses, not a training snapshot
                 atomic_write(checkpoint, net.save)
             members.append(net)
-        self.model_ = members[0] if len(members) == 1 else architectures.average(
-            members, name=f"{self.architecture}_ensemble")
+        self.model_ = (
+            members[0] if len(members) == 1 else architectures.average(members, name=f"{self.architecture}_ensemble")
+        )
         self._predict_fn = None
         self._lite = None
 
@@ -177,8 +204,9 @@ class KerasClassifier(DigitClassifier):
         """The whole network in ONNX (Keras 3's exporter); numpy only adds the channel axis."""
         from ..onnx import OnnxExport, keras_graph
 
-        return OnnxExport(keras_graph(self.model_), lambda X: X[..., None], lambda outputs: outputs[0],
-                          "the whole network in ONNX")
+        return OnnxExport(
+            keras_graph(self.model_), lambda X: X[..., None], lambda outputs: outputs[0], "the whole network in ONNX"
+        )
 
     def runtime_candidates(self, threads=None) -> dict:
         """None: with inference='tflite' the network already predicts through LiteRT, which answered single
@@ -222,8 +250,12 @@ class KerasClassifier(DigitClassifier):
     def save(self, path) -> Path:
         """Writes PATH (.keras, loaded back in safe mode) and PATH.json (hyperparameters, history)."""
         path = atomic_write(path, self.model_.save)
-        meta = {"class": type(self).__name__, "params": self.get_params(), "history": self.history_,
-                "n_train": self.n_train_}
+        meta = {
+            "class": type(self).__name__,
+            "params": self.get_params(),
+            "history": self.history_,
+            "n_train": self.n_train_,
+        }
         atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
         return path
 
@@ -262,8 +294,9 @@ class KerasClassifier(DigitClassifier):
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise ValueError(f"{meta_path}: cannot read the model's metadata: {type(e).__name__}: "
-                             f"{' '.join(str(e).split())}") from None
+            raise ValueError(
+                f"{meta_path}: cannot read the model's metadata: {type(e).__name__}: {' '.join(str(e).split())}"
+            ) from None
         problem = None
         if not isinstance(meta, dict):
             problem = "not a JSON object"

@@ -97,5 +97,7 @@ class LiteRunner:
 
 def agreement(proba, keras_proba) -> dict:
     """How probabilities from one path compare with the Keras model's own on the same images."""
-    return {"same_predictions_as_keras": float(np.mean(proba.argmax(1) == keras_proba.argmax(1))),
-            "max_abs_proba_difference": float(np.abs(proba - keras_proba).max())}
+    return {
+        "same_predictions_as_keras": float(np.mean(proba.argmax(1) == keras_proba.argmax(1))),
+        "max_abs_proba_difference": float(np.abs(proba - keras_proba).max()),
+    }

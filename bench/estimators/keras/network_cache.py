@@ -35,11 +35,21 @@ def network_key(architecture: str, options: dict, recipe, precision: str, seed: 
         a = np.ascontiguousarray(a)
         data.update(f"{a.dtype.str}{a.shape}".encode())
         data.update(a.data)
-    return {"architecture": architecture, "options": options, "recipe": dataclasses.asdict(recipe),
-            "precision": precision, "seed": int(seed), "data": data.hexdigest(),
-            "keras": _keras().__version__, "tensorflow": tf.__version__, "machine_kind": machine_kind(),
-            "threads": [tf.config.threading.get_intra_op_parallelism_threads(),
-                        tf.config.threading.get_inter_op_parallelism_threads()]}
+    return {
+        "architecture": architecture,
+        "options": options,
+        "recipe": dataclasses.asdict(recipe),
+        "precision": precision,
+        "seed": int(seed),
+        "data": data.hexdigest(),
+        "keras": _keras().__version__,
+        "tensorflow": tf.__version__,
+        "machine_kind": machine_kind(),
+        "threads": [
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads(),
+        ],
+    }
 
 
 def _stem(folder, key: dict) -> Path:

@@ -64,8 +64,9 @@ def _all_layers(model):
 
 def prunable_kernels(model) -> list:
     """The kernel variables of every Dense and Conv2D layer in `model`, nested models included."""
-    return [layer.kernel for layer in _all_layers(model)
-            if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))]
+    return [
+        layer.kernel for layer in _all_layers(model) if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))
+    ]
 
 
 def magnitude_mask(kernel, sparsity, mask=None) -> np.ndarray:
@@ -99,8 +100,10 @@ class MagnitudePruning(keras.callbacks.Callback):
         _check_sparsity(final_sparsity, "final_sparsity")
         _check_sparsity(initial_sparsity, "initial_sparsity")
         if initial_sparsity > final_sparsity:
-            raise ValueError(f"initial_sparsity ({initial_sparsity}) must not exceed final_sparsity "
-                             f"({final_sparsity}): a pruned weight is never brought back")
+            raise ValueError(
+                f"initial_sparsity ({initial_sparsity}) must not exceed final_sparsity "
+                f"({final_sparsity}): a pruned weight is never brought back"
+            )
         if end_step is None or not 0 <= begin_step <= end_step:
             raise ValueError(f"need 0 <= begin_step <= end_step; got begin_step={begin_step!r}, end_step={end_step!r}")
         if frequency < 1:
@@ -120,8 +123,9 @@ class MagnitudePruning(keras.callbacks.Callback):
             self._mask_tensors = None
 
     def sparsity_at(self, step) -> float:
-        return polynomial_sparsity(step, self.final_sparsity, self.begin_step, self.end_step,
-                                   self.initial_sparsity, self.power)
+        return polynomial_sparsity(
+            step, self.final_sparsity, self.begin_step, self.end_step, self.initial_sparsity, self.power
+        )
 
     def updates_at(self, step) -> bool:
         """Whether the masks are recomputed before training step `step` (counted from 0)."""
@@ -135,8 +139,9 @@ class MagnitudePruning(keras.callbacks.Callback):
 
     def apply_masks(self) -> None:
         if self._mask_tensors is None:  # converted once per update, not once per step
-            self._mask_tensors = [keras.ops.convert_to_tensor(mask, dtype=kernel.dtype)
-                                  for kernel, mask in zip(self.kernels, self.masks)]
+            self._mask_tensors = [
+                keras.ops.convert_to_tensor(mask, dtype=kernel.dtype) for kernel, mask in zip(self.kernels, self.masks)
+            ]
         for kernel, mask in zip(self.kernels, self._mask_tensors):
             kernel.assign(kernel * mask)
 
@@ -166,8 +171,9 @@ def _recalibrate_batch_norm(model, X):
             recalibrate_batch_norm(net, X[..., 0])  # it takes (N, 28, 28)
 
 
-def prune(model, X, y, sparsity, epochs=1, batch_size=128, learning_rate=1e-3, validation=None, seed=0,
-          verbose=0) -> keras.Model:
+def prune(
+    model, X, y, sparsity, epochs=1, batch_size=128, learning_rate=1e-3, validation=None, seed=0, verbose=0
+) -> keras.Model:
     """A copy of `model` with `sparsity` of every Dense and Conv2D kernel zeroed, fine-tuned on X, y.
 
     X: (N, 28, 28) images of 0-255 as the networks take them, y: (N,) digits; `validation` an optional
@@ -185,15 +191,16 @@ def prune(model, X, y, sparsity, epochs=1, batch_size=128, learning_rate=1e-3, v
     X = _images(X)
     steps = epochs * -(-len(X) // batch_size)
     end_step = int(RAMP_SHARE * (steps - 1))
-    callback = MagnitudePruning(sparsity, begin_step=0, end_step=end_step,
-                                frequency=max(1, end_step // RAMP_UPDATES))
+    callback = MagnitudePruning(sparsity, begin_step=0, end_step=end_step, frequency=max(1, end_step // RAMP_UPDATES))
     # from_logits=False: every network here ends in a softmax
-    pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                   metrics=["accuracy"])
+    pruned.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     if validation is not None:
         validation = (_images(validation[0]), validation[1])
-    pruned.fit(X, y, batch_size=batch_size, epochs=epochs, validation_data=validation, callbacks=[callback],
-               verbose=verbose)
+    pruned.fit(
+        X, y, batch_size=batch_size, epochs=epochs, validation_data=validation, callbacks=[callback], verbose=verbose
+    )
     callback.update_masks(sparsity)  # exact even if fit stopped before end_step; a no-op otherwise
     callback.apply_masks()
     _recalibrate_batch_norm(pruned, X)

@@ -32,8 +32,11 @@ def _settings(tf, how: str, representative) -> dict:
             raise ValueError("int8 quantisation needs representative images (a slice of the training split)")
         images = np.asarray(representative, dtype=np.float32)[..., None]
         batches = lambda: ([images[i : i + REPRESENTATIVE_BATCH]] for i in range(0, len(images), REPRESENTATIVE_BATCH))  # noqa: E731
-        return {**optimise, "representative_dataset": batches,
-                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
+        return {
+            **optimise,
+            "representative_dataset": batches,
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+        }
     raise ValueError(f"unknown LiteRT quantisation {how!r}; choose one of {', '.join(LITERT)}")
 
 

@@ -135,8 +135,11 @@ class Recipe:
             return self.learning_rate
         warmup = int(0.3 * total_steps)
         return _keras().optimizers.schedules.CosineDecay(
-            self.learning_rate / 25, decay_steps=total_steps - warmup, warmup_target=self.learning_rate,
-            warmup_steps=warmup)
+            self.learning_rate / 25,
+            decay_steps=total_steps - warmup,
+            warmup_target=self.learning_rate,
+            warmup_steps=warmup,
+        )
 
 
 def _log_learning_rate_callback():
@@ -175,7 +178,7 @@ class PopulationStatistics:
             total = total_sq = 0.0
             count = 0
             for i in range(0, len(X), batch_size):
-                a = np.asarray(features.predict_on_batch(X[i:i + batch_size]))
+                a = np.asarray(features.predict_on_batch(X[i : i + batch_size]))
                 a = a.reshape(-1, a.shape[-1])  # every position of every image is one sample per channel
                 for part in np.array_split(a, 8):  # float64 sums in pieces: no 300 MB float64 copy of a batch
                     part = part.astype(np.float64)
@@ -258,10 +261,12 @@ def dataset(recipe: Recipe, X, y, seed, steps):
         # Seeded by (seed, epoch * steps + batch): deterministic, yet every batch of every epoch differs.
         # The dataset then spans all epochs, so Keras is told the steps per epoch.
         epochs = tf.data.Dataset.range(recipe.epochs).flat_map(
-            lambda e: train.enumerate().map(lambda i, xy: (e * steps + i, xy)))
+            lambda e: train.enumerate().map(lambda i, xy: (e * steps + i, xy))
+        )
         train = epochs.map(
             lambda i, xy: (random_affine(xy[0], tf.stack([tf.cast(seed, tf.int64), i])), xy[1]),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return train.prefetch(tf.data.AUTOTUNE)
 
 
@@ -334,14 +339,19 @@ def training_seconds(phases: dict, input_pipeline: float, images: int) -> dict:
     statistics at each epoch's end and once more for the kept network; input_pipeline_alone: see
     `input_pipeline_seconds` (overlaps the epochs); images: training images the optimiser saw."""
     in_fit = sum(phases.get(k, 0.0) for k in ("validation", "batch_norm", "checkpoint"))
-    return {"fit": phases["fit"], "epochs": phases["fit"] - in_fit, "validation": phases.get("validation", 0.0),
-            "batch_norm": phases.get("batch_norm", 0.0) + phases.get("batch_norm_kept", 0.0),
-            "checkpoint": phases.get("checkpoint", 0.0), "input_pipeline_alone": input_pipeline, "images": images}
+    return {
+        "fit": phases["fit"],
+        "epochs": phases["fit"] - in_fit,
+        "validation": phases.get("validation", 0.0),
+        "batch_norm": phases.get("batch_norm", 0.0) + phases.get("batch_norm_kept", 0.0),
+        "checkpoint": phases.get("checkpoint", 0.0),
+        "input_pipeline_alone": input_pipeline,
+        "images": images,
+    }
 
 
 def train(net, recipe: Recipe, X, y, X_val, y_val, seed, checkpoint=None) -> dict:
     """Compile and fit `net` in place; returns its history: per-epoch lists, best_epoch, kept_epoch."""
-    keras = _keras()
     steps = -(-len(X) // recipe.batch_size)
     net.compile(optimizer=recipe.optimizer(steps * recipe.epochs), loss=recipe.loss(), metrics=["accuracy"])
     batches = dataset(recipe, X, y, seed, steps)
@@ -349,13 +359,22 @@ def train(net, recipe: Recipe, X, y, X_val, y_val, seed, checkpoint=None) -> dic
     found = callbacks(recipe, checkpoint, net.name, clock)
     validation = (X_val[..., None], recipe.targets(y_val))
     if batch_norm_layers(net):  # validated by the callback, after its statistics are recomputed
-        found, validation = [_validate_with_population_statistics_callback(X, X_val, validation[1], clock), *found], None
+        found, validation = (
+            [_validate_with_population_statistics_callback(X, X_val, validation[1], clock), *found],
+            None,
+        )
     else:
         found = [_validation_clock_callback(clock), *found]
     with clock("fit"):
-        fitted = net.fit(batches, validation_data=validation, epochs=recipe.epochs,
-                         steps_per_epoch=steps if recipe.augment else None, callbacks=found,
-                         verbose=0, shuffle=False)  # tf.data already shuffles
+        fitted = net.fit(
+            batches,
+            validation_data=validation,
+            epochs=recipe.epochs,
+            steps_per_epoch=steps if recipe.augment else None,
+            callbacks=found,
+            verbose=0,
+            shuffle=False,
+        )  # tf.data already shuffles
     with clock("batch_norm_kept"):
         recalibrate_batch_norm(net, X)  # the kept network's statistics, over more images than each epoch's
     history = {k: [float(v) for v in vals] for k, vals in fitted.history.items()}
