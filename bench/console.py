@@ -64,6 +64,14 @@ def esc(value) -> str:
     return text + "[dim][/dim]" if text.endswith("\\") else text
 
 
+def interrupted(console, kept: str) -> int:
+    """Ctrl-C: one yellow line saying what was kept and how to go on (`kept`, printed as text); returns 130."""
+    from rich.text import Text
+
+    console.print(Text.assemble("\n", ("interrupted: ", "yellow"), (kept, "yellow")), highlight=False, soft_wrap=True)
+    return EXIT_INTERRUPTED
+
+
 def fail(console, message: str, code: int = EXIT_BAD_INPUT) -> int:
     """Print one red line naming what is wrong (message printed as text, never as markup); returns the
     exit code to end with."""

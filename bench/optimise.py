@@ -281,7 +281,7 @@ def build_parser():
 
 
 def main(argv) -> int:
-    from .console import command_line, esc, fail, make_console
+    from .console import command_line, esc, fail, interrupted, make_console
     from .results import ResultsError
 
     args = build_parser().parse_args(argv)
@@ -318,6 +318,9 @@ def main(argv) -> int:
         )
     except (OptimiseError, ResultsError) as e:
         return fail(console, str(e))
+    except KeyboardInterrupt:
+        again = command if args.resume else f"{command} --resume"
+        return interrupted(console, f"variants already measured are kept; continue with: {again}")
     console.print(f"every model measured in {time.perf_counter() - start:.0f} s; results: {esc(results_path)}")
     from .report.cli import write_reports
 

@@ -255,7 +255,7 @@ def build_parser():
 def main(argv) -> int:
     import time
 
-    from .console import command_line, esc, fail, make_console
+    from .console import command_line, esc, fail, interrupted, make_console
     from .data import DataError
     from .executors import ExecutorError, open_executor
     from .results import ResultsError
@@ -295,6 +295,8 @@ def main(argv) -> int:
             )
     except (RobustnessError, DataError, ResultsError, ExecutorError, ValueError) as e:
         return fail(console, str(e))
+    except KeyboardInterrupt:
+        return interrupted(console, "the models already scored are kept in the run's results file")
     console.print(
         f"robustness of every model measured in {time.perf_counter() - start:.0f} s; results: {esc(results_path)}"
     )
