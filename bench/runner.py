@@ -184,6 +184,18 @@ def seed_task(job: Job, splits: Splits) -> dict:
     return {"seed_run": run.to_json()}
 
 
+def check_settings(model_names, profile: str, seed: int, params: dict) -> None:
+    """Every model's settings (the registry's, or --params') checked as its estimator checks them, before any
+    data is read or any model trained: a bad value is one line naming the model, not a failure an hour in."""
+    for name in model_names:
+        params_of = params.get(name)
+        try:
+            MODELS[name].build(profile, seed, **_settings(params_of))._validate_params()
+        except (TypeError, ValueError) as e:
+            source = f" (from {params_of['source']})" if params_of and params_of.get("source") else ""
+            raise RunError(f"{name}'s settings{source}: {' '.join(str(e).split())}") from None
+
+
 def _settings(params: dict | None) -> dict:
     return params["settings"] if params else {}
 
@@ -242,6 +254,7 @@ def _run(
             raise RunError(f"{folder}: is a file, not a folder ({option} names the folder a run writes into)")
     if results_path.exists() and not resume:  # before reading any data: the answer does not depend on it
         raise RunError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
+    check_settings(model_names, profile, seed, params or {})
 
     splits = load_dataset(
         dataset,

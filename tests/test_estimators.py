@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 
 from bench.data import stratified_subset
-from bench.estimators import KNN, KerasClassifier
+from bench.estimators import KNN, HogSVM, KerasClassifier, RandomForest
 from bench.estimators.keras import build_cnn, build_lenet5, build_mlp
 from bench.estimators.keras.training import batch_norm_layers, resolve_precision
 from bench.registry import MODELS, parse_model_names
@@ -328,9 +328,27 @@ def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(monkeypatch, fla
         resolve_precision("half")
 
 
-def test_unknown_schedule_is_refused(sample_splits):
-    with pytest.raises(ValueError, match="unknown schedule 'cyclic'"):
-        KerasClassifier("mlp", epochs=1, schedule="cyclic").fit(sample_splits.x_train, sample_splits.y_train)
+@pytest.mark.parametrize(
+    "est, bad",
+    [
+        (KerasClassifier("mlp"), {"schedule": "cyclic"}),
+        (KerasClassifier("mlp"), {"inference": "onnx"}),
+        (KerasClassifier("mlp"), {"epochs": 0}),
+        (KerasClassifier("mlp"), {"architecture": "resnet"}),
+        (KerasClassifier("mlp"), {"label_smoothing": 1.5}),
+        (KNN(), {"n_neighbors": 0}),
+        (KNN(), {"weights": "far"}),
+        (HogSVM(), {"C": -1.0}),
+        (HogSVM(), {"calibration": "platt"}),
+        (RandomForest(), {"n_estimators": 0}),
+    ],
+    ids=lambda v: str(v) if isinstance(v, dict) else type(v).__name__,
+)
+def test_a_bad_parameter_is_refused_before_any_data_is_looked_at(est, bad):
+    """scikit-learn's own parameter validation runs first: the images given here (None) are never checked."""
+    name, value = next(iter(bad.items()))
+    with pytest.raises(ValueError, match=f"The '{name}' parameter of {type(est).__name__} must be .*Got {value!r}"):
+        est.set_params(**bad).fit(None, None)
 
 
 def test_tflite_inference_predicts_as_keras(sample_splits, tmp_path):

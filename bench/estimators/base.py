@@ -7,11 +7,13 @@ to 1; ``classes_`` is always the ten digits 0-9.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -19,6 +21,27 @@ from ..files import atomic_write
 from ..schema import N_CLASSES
 
 DIGITS = np.arange(N_CLASSES)
+
+
+# Building blocks of the estimators' `_parameter_constraints` (scikit-learn's own parameter validation,
+# run by `fit` before it looks at any data).
+def counts(low: int) -> list:
+    """An integer of at least `low`."""
+    return [Interval(Integral, low, None, closed="left")]
+
+
+def positive() -> list:
+    """A number above zero."""
+    return [Interval(Real, 0, None, closed="neither")]
+
+
+def fractions() -> list:
+    """A number strictly between 0 and 1."""
+    return [Interval(Real, 0, 1, closed="neither")]
+
+
+SEEDS = [Interval(Integral, 0, None, closed="left")]
+THREADS = [None, Interval(Integral, -1, None, closed="left")]  # -1: every core; None: the library's default
 
 
 def _as_array(X, *, min_samples=1, estimator=None) -> np.ndarray:
@@ -122,7 +145,10 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_label = False
         return tags
 
+    _parameter_constraints: dict = {}
+
     def fit(self, X, y, validation_data=None):
+        self._validate_params()  # every hyperparameter, before any data is looked at
         # Order matters: sklearn's checks of X (sparse, NaN/inf, empty, one sample), then the labels
         # (missing, continuous, not 0-9, one class), and only then the image shape.
         X = _as_array(X, min_samples=2, estimator=self)

@@ -7,6 +7,7 @@ saves with skops and loads without unpickling arbitrary code.
 from __future__ import annotations
 
 import copy
+from numbers import Real
 
 import cv2
 import numpy as np
@@ -20,8 +21,9 @@ from sklearn.model_selection import PredefinedSplit
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.svm import SVC
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from .base import DigitClassifier
+from .base import SEEDS, THREADS, DigitClassifier, counts, fractions, positive
 
 
 def deskew(image: np.ndarray) -> np.ndarray:
@@ -164,6 +166,20 @@ class HogSVM(DigitClassifier):
 
     uses_validation = True
     n_jobs = -1  # models saved before n_jobs existed load without it (skops restores __dict__ only)
+    _parameter_constraints = {
+        "orientations": counts(1),
+        "pixels_per_cell": counts(1),
+        "cells_per_block": counts(1),
+        "deskew": ["boolean"],
+        "pixel_weight": [Interval(Real, 0, None, closed="left")],
+        "n_components": [None, *counts(1)],
+        "C": positive(),
+        "gamma": [StrOptions({"scale", "auto"}), *positive()],
+        "calibration": [StrOptions({"sigmoid", "temperature", "isotonic"})],
+        "validation_fraction": fractions(),
+        "random_state": SEEDS,
+        "n_jobs": THREADS,
+    }
     # below this many images per thread, a slice costs more in thread start-up than it saves
     min_images_per_thread = 500
 
@@ -293,6 +309,14 @@ class HogSVM(DigitClassifier):
 class RandomForest(DigitClassifier):
     """Random forest on pixels (scaled 0-1), optionally deskewed first (`deskew`)."""
 
+    _parameter_constraints = {
+        "n_estimators": counts(1),
+        "max_features": [StrOptions({"sqrt", "log2"}), *counts(1), Interval(Real, 0, 1, closed="right"), None],
+        "deskew": ["boolean"],
+        "n_jobs": THREADS,
+        "random_state": SEEDS,
+    }
+
     def __init__(self, n_estimators=100, max_features="sqrt", deskew=False, n_jobs=-1, random_state=0):
         self.n_estimators = n_estimators
         self.max_features = max_features
@@ -358,6 +382,15 @@ class KNN(DigitClassifier):
     pixel off still overlap its neighbour's. n_components: PCA dimensions before the neighbour search
     (None: all 784 pixels). The projection drops pixel noise and makes each query ~15x cheaper.
     """
+
+    _parameter_constraints = {
+        "n_neighbors": counts(1),
+        "weights": [StrOptions({"uniform", "distance"})],
+        "deskew": ["boolean"],
+        "blur": [Interval(Real, 0, None, closed="left")],
+        "n_components": [None, *counts(1)],
+        "n_jobs": THREADS,
+    }
 
     def __init__(self, n_neighbors=3, weights="distance", deskew=True, blur=0.0, n_components=None, n_jobs=-1):
         self.n_neighbors = n_neighbors

@@ -7,17 +7,22 @@ training and prediction are in the sibling modules.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import fields
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ...files import atomic_write, atomic_write_text
-from ..base import N_CLASSES, DigitClassifier, check_images
+from ..base import N_CLASSES, SEEDS, THREADS, DigitClassifier, check_images, counts, fractions, positive
 from . import architectures, network_cache
 from .architectures import _keras
 from .inference import INFERENCE, LiteRunner, TracedRunner, agreement, batched_proba, lite_interpreter_name
 from .training import (
+    PRECISIONS,
+    SCHEDULES,
     Recipe,
     dtype_policy,
     enable_determinism,
@@ -73,6 +78,29 @@ class KerasClassifier(DigitClassifier):
     family = "deep"
     uses_validation = True
     file_suffix = ".keras"
+    _parameter_constraints = {
+        "architecture": [StrOptions(set(architectures.ARCHITECTURES))],
+        "epochs": counts(1),
+        "batch_size": counts(1),
+        "learning_rate": positive(),
+        "schedule": [StrOptions(set(SCHEDULES))],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "augment": ["boolean"],
+        "n_members": counts(1),
+        "early_stopping_patience": counts(0),
+        "lr_patience": counts(0),
+        "lr_factor": fractions(),
+        "min_lr": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "ema_momentum": [None, *fractions()],
+        "validation_fraction": fractions(),
+        "inference": [StrOptions(set(INFERENCE))],
+        "n_jobs": THREADS,
+        "random_state": SEEDS,
+        "checkpoint_path": [None, str, os.PathLike],
+        "architecture_options": [None, dict],
+        "network_cache": [None, str, os.PathLike],
+    }
 
     def __init__(
         self,
