@@ -9,11 +9,11 @@ from pathlib import Path
 
 from .console import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     add_executor_options,
     command_line,
     esc,
     fail,
+    interrupted,
     make_console,
     quiet_library_logs,
 )
@@ -222,11 +222,11 @@ def run_main(argv) -> int:
     except (DataError, ResultsError, RunError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(
-            f"\n[yellow]interrupted: finished models are kept in {esc(out_dir / 'results.json')}; "
-            f"continue with: python benchmark.py --resume --out {esc(out_dir)}[/yellow]"
+        return interrupted(
+            console,
+            f"finished models are kept in {out_dir / 'results.json'}; "
+            f"continue with: python benchmark.py --resume --out {out_dir}",
         )
-        return EXIT_INTERRUPTED
     results = read_results(results_path)
     console.print(comparison_table(results))
     console.print(f"results: {esc(results_path)}")

@@ -267,7 +267,7 @@ def build_parser():
 def main(argv) -> int:
     from datetime import datetime
 
-    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, esc, fail, make_console
+    from .console import EXIT_FAILED, command_line, esc, fail, interrupted, make_console
     from .executors import ExecutorError, open_executor
     from .registry import parse_model_names
     from .results import ResultsError
@@ -315,11 +315,11 @@ def main(argv) -> int:
     except (CurvesError, DataError, ResultsError, ExecutorError, ValueError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(
-            f"\n[yellow]interrupted: finished points are kept; continue with: "
-            f"python benchmark.py curves --resume --out {esc(out_dir)} (same --models and --sizes)[/yellow]"
+        return interrupted(
+            console,
+            f"finished points are kept; continue with: "
+            f"python benchmark.py curves --resume --out {out_dir} (same --models and --sizes)",
         )
-        return EXIT_INTERRUPTED
     results = read_results(results_path)
     console.print(curves_table(results))
     console.print(f"results: {esc(results_path)} (wall time {results.run.total_wall_seconds:.0f} s)")

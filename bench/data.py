@@ -109,7 +109,7 @@ def fingerprint(*arrays: np.ndarray) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
+        h.update(a.data)  # the contiguous buffer itself: no copy of a 190 MB training set
     return "sha256:" + h.hexdigest()
 
 

@@ -112,6 +112,7 @@ def _keras_profiles(full: dict | None = None) -> dict:
     return {**_KERAS_PROFILES, **({"full": full} if full else {})}
 
 
+_CNN_AUG = {"architecture": "cnn", "augment": True, **_KERAS}
 _CNN_AUG_FULL = {**_ONE_CYCLE, "epochs": CNN_AUG_EPOCHS}
 # mlp: augmentation lets it train 20 epochs without overfitting (validation 98.85% against 98.62% for the
 # plateau recipe's best epoch); at batch 256 the augmenting input pipeline keeps up (36 s, 84 s at 128)
@@ -195,7 +196,7 @@ MODELS = {
         ModelSpec(
             "cnn-aug",
             "bench.estimators:KerasClassifier",
-            {"architecture": "cnn", "augment": True, **_KERAS},
+            _CNN_AUG,
             _keras_profiles(_CNN_AUG_FULL),
             description="primary CNN with rotation/zoom/shift/shear augmentation",
             search_space=_KERAS_SPACE,
@@ -205,7 +206,7 @@ MODELS = {
         ModelSpec(
             "ensemble",
             "bench.estimators:KerasClassifier",
-            {"architecture": "cnn", "n_members": 3, "augment": True, **_KERAS},
+            {**_CNN_AUG, "n_members": 3},
             # ci: one epoch per member (3 x 3 epochs took 136 s of each 4.8-minute ci run; CI must stay under 25 min)
             {**_keras_profiles(_CNN_AUG_FULL), "ci": {**_KERAS_PROFILES["ci"], "epochs": 1}},
             description="three primary CNNs trained as cnn-aug (seeds s, s+1000, s+2000; the first is cnn-aug's), "

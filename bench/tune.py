@@ -481,7 +481,7 @@ def _params_text(params: dict) -> str:
 def main(argv) -> int:
     from datetime import datetime
 
-    from .console import EXIT_FAILED, EXIT_INTERRUPTED, command_line, esc, fail, make_console
+    from .console import EXIT_FAILED, command_line, esc, fail, interrupted, make_console
     from .executors import ExecutorError, open_executor
     from .results import ResultsError
 
@@ -543,11 +543,11 @@ def main(argv) -> int:
     except (TuneError, DataError, ResultsError, ExecutorError) as e:
         return fail(console, str(e))
     except KeyboardInterrupt:
-        console.print(
-            f"\n[yellow]interrupted: finished trials are kept in {esc(out_dir / RESULTS_NAME)}; continue with "
-            f"the same command and --resume --out {esc(out_dir)}[/yellow]"
+        return interrupted(
+            console,
+            f"finished trials are kept in {out_dir / RESULTS_NAME}; continue with "
+            f"the same command and --resume --out {out_dir}",
         )
-        return EXIT_INTERRUPTED
     results = read_results(results_path)
     tuning = results.tuning
     console.print(trials_table(tuning))

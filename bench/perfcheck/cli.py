@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from ..console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command_line, esc, fail, make_console
+from ..console import EXIT_FAILED, EXIT_OK, command_line, esc, fail, interrupted, make_console
 from .baseline import add_calibration, choose_baseline, machine_kind_of, make_baseline, other_machine
 from .compare import BadInput, advisories, compare, current_summary, read_runs, regressed
 from .output import calibration_lines, calibration_table, findings_table, reference_lines
@@ -148,8 +148,7 @@ def check_main(argv) -> int:
     except (ValueError, OSError) as e:  # DataError, RunError and file errors from a run: one line
         return fail(console, f"{type(e).__name__}: {e}")
     except KeyboardInterrupt:
-        console.print("\n[yellow]interrupted: nothing compared[/yellow]")
-        return EXIT_INTERRUPTED
+        return interrupted(console, "nothing compared")
 
     findings = compare(baseline, current, other_machine=elsewhere is not None)
     console.print(
@@ -274,8 +273,7 @@ def baseline_main(argv) -> int:
     except (ValueError, OSError) as e:
         return fail(console, f"{type(e).__name__}: {e}")
     except KeyboardInterrupt:
-        console.print("\n[yellow]interrupted: no baseline written[/yellow]")
-        return EXIT_INTERRUPTED
+        return interrupted(console, "no baseline written")
     left_out = sorted(set().union(*(set(r.results.models) for r in runs)) - set(baseline["models"]))
     if left_out:  # a model that failed in any run has no fair median; check then ignores it
         console.print(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ...data import fingerprint
 from ...files import atomic_write, atomic_write_text
 from ..base import N_CLASSES, SEEDS, THREADS, DigitClassifier, check_images, counts, fractions, positive
 from . import architectures, network_cache
@@ -33,13 +34,6 @@ from .training import (
 )
 
 MEMBER_SEED_STRIDE = 1000  # member i of random_state s trains from seed s + 1000 i: member 0 is the single network of s
-
-
-def _renamed(net, name):
-    """A loaded network under the name this model gives it (an ensemble's members need distinct names)."""
-    if net.name != name:
-        net.name = name
-    return net
 
 
 class KerasClassifier(DigitClassifier):
@@ -153,17 +147,17 @@ class KerasClassifier(DigitClassifier):
         recipe = Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)})
         members, self.history_ = [], []
         self.precision_ = resolve_precision(self.precision)
+        data = fingerprint(X, y, X_val, y_val) if self.network_cache else None  # once, for every member's key
         for i in range(self.n_members):
             seed = self.random_state + MEMBER_SEED_STRIDE * i
             name = self.architecture if self.n_members == 1 else f"{self.architecture}_{i}"
             key = reused = None
             if self.network_cache:
-                key = network_cache.network_key(
-                    self.architecture, options, recipe, self.precision_, seed, X, y, X_val, y_val
-                )
+                key = network_cache.network_key(self.architecture, options, recipe, self.precision_, seed, data)
                 reused = network_cache.load(self.network_cache, key)
             if reused:
-                net, history = _renamed(reused[0], name), {**reused[1], "reused": True}
+                net, history = reused[0], {**reused[1], "reused": True}
+                net.name = name  # stored under the single model's name; an ensemble's members need their own
             else:
                 net, history = self._train_member(recipe, options, name, seed, X, y, X_val, y_val, i)
                 if key:

@@ -18,30 +18,24 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ...files import atomic_write, atomic_write_text
 from .architectures import _keras
 
 
-def network_key(architecture: str, options: dict, recipe, precision: str, seed: int, X, y, X_val, y_val) -> dict:
-    """What a trained network's weights depend on, as plain data (its hash names the files)."""
+def network_key(architecture: str, options: dict, recipe, precision: str, seed: int, data: str) -> dict:
+    """What a trained network's weights depend on, as plain data (its hash names the files); data: the
+    `bench.data.fingerprint` of the training and validation images and labels."""
     import tensorflow as tf
 
     from ...environment import machine_kind
 
-    data = hashlib.sha256()
-    for a in (X, y, X_val, y_val):
-        a = np.ascontiguousarray(a)
-        data.update(f"{a.dtype.str}{a.shape}".encode())
-        data.update(a.data)
     return {
         "architecture": architecture,
         "options": options,
         "recipe": dataclasses.asdict(recipe),
         "precision": precision,
         "seed": int(seed),
-        "data": data.hexdigest(),
+        "data": data,
         "keras": _keras().__version__,
         "tensorflow": tf.__version__,
         "machine_kind": machine_kind(),

@@ -109,10 +109,6 @@ class Recipe:
     label_smoothing: float = 0.0
     ema_momentum: float | None = None
 
-    def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-
     def loss(self):
         """Cross-entropy on integer labels, or on one-hot labels (see `targets`) when they are smoothed."""
         if not self.label_smoothing:
