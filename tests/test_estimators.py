@@ -395,3 +395,23 @@ def test_onnx_runtime_predicts_as_the_model(fitted, sample_splits):
     agreement = np.mean(onnx.argmax(1) == native.argmax(1))
     assert agreement >= (0.99 if name == "knn" else 0.999), name
     assert np.abs(onnx - native).max() < (1.0 if name == "knn" else 1e-3), name
+
+
+def test_shifted_copies_move_every_image_one_pixel_each_way():
+    from bench.estimators.classical import shifted_copies
+
+    image = np.zeros((1, 28, 28), dtype=np.float32)
+    image[0, 10, 12] = 1.0
+    copies = shifted_copies(image, 1)
+    lit = {tuple(int(i) for i in np.argwhere(c)[0]) for c in copies}
+    assert copies.shape == (4, 28, 28) and all(c.sum() == 1 for c in copies)
+    assert lit == {(9, 12), (11, 12), (10, 11), (10, 13)}
+
+
+def test_knn_with_shifted_copies_searches_five_times_the_references(sample_splits):
+    s = sample_splits
+    est = KNN(n_neighbors=3, n_components=20, shift_copies=1, algorithm="kd_tree", n_jobs=1)
+    est.fit(s.x_train[:300], s.y_train[:300])
+    search = est.pipeline_[-1]
+    assert search.n_samples_fit_ == 1500 and search._fit_method == "kd_tree"
+    assert (est.predict(s.x_train[:50]) == s.y_train[:50]).mean() > 0.9

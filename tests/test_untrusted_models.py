@@ -63,7 +63,9 @@ def _round_trip(est, folder: Path, data) -> set[tuple[str, str]]:
         assert set(sio.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES), path.name
         assert refused_nodes(_schema(path)) == [], path.name
         loaded = type(est).load(path)
-        assert np.allclose(loaded.predict_proba(x_val), predict_proba(x_val), atol=1e-6), path.name
+        # float32 PCA projections of the loaded model differ from the in-memory ones by ~1e-6 (rounding);
+        # distance-weighted votes carry that into the probabilities
+        assert np.allclose(loaded.predict_proba(x_val), predict_proba(x_val), atol=1e-5), path.name
         found |= set(schema_nodes(_schema(path)))
     return found
 
