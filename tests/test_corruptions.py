@@ -22,7 +22,7 @@ from bench.data import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = list(CORRUPTIONS)
-DETERMINISTIC = ["brightness", "stripe", "canny_edges", "dilate", "erode", "invert"]
+DETERMINISTIC = ["scale", "brightness", "stripe", "canny_edges", "dilate", "erode", "invert"]
 RANDOM = [name for name in NAMES if name not in DETERMINISTIC]
 # No natural strength: an edge map and a colour inversion are the same at every severity.
 SEVERITY_FREE = ["canny_edges", "invert"]
@@ -176,6 +176,80 @@ def test_translate_shifts_by_three_whole_pixels_each_way(digits):
     out = corrupt(digits, "translate")
     for img, got in zip(digits, out):
         assert any(np.array_equal(got, shifted(img, dy, dx)) for dy in (-3, 3) for dx in (-3, 3))
+
+
+# MNIST-C's inverse maps, output pixel -> input pixel about the centre (13.5, 13.5), at the
+# default severity: skimage's AffineTransform(shear=c), (rotation=c), (scale=1/0.7) of its time.
+MNIST_C_WARPS = {
+    "shear": lambda c: np.array([[1, -np.sin(c)], [0, np.cos(c)]]),
+    "rotate": lambda c: np.array([[np.cos(c), -np.sin(c)], [np.sin(c), np.cos(c)]]),
+    "scale": lambda c: np.eye(2) / 0.7,
+}
+
+
+def mnist_c_warp(img, linear):
+    from skimage.transform import warp
+
+    matrix = np.eye(3)
+    matrix[:2, :2] = linear
+    matrix[:2, 2] = 13.5 * (1 - linear.sum(axis=1))
+    return np.rint(np.clip(warp(img / 255.0, matrix), 0, 1) * 255)
+
+
+@pytest.mark.parametrize("name", ["shear", "rotate", "scale"])
+def test_affine_warps_use_one_amount_for_every_image(digits, name):
+    # 32 copies of one digit: shear and rotate give exactly two images (+c and -c), scale one
+    copies = np.repeat(digits[:1], 32, axis=0)
+    assert len({o.tobytes() for o in corrupt(copies, name)}) == (1 if name == "scale" else 2)
+
+
+@pytest.mark.parametrize("name", ["shear", "rotate", "scale"])
+def test_affine_warps_match_mnist_c(digits, name):
+    out = corrupt(digits, name).astype(np.int16)
+    signs = []
+    for img, got in zip(digits, out):
+        gaps = {sign: np.abs(got - mnist_c_warp(img, MNIST_C_WARPS[name](sign * 0.4))).max() for sign in (-1, 1)}
+        sign = min(gaps, key=gaps.get)
+        assert gaps[sign] <= 1  # rounding
+        signs.append(sign)
+    if name != "scale":
+        assert {-1, 1} <= set(signs)  # a random sign per image
+
+
+class _NoSwaps:
+    """A stand-in generator for glass_blur under which no pixel is swapped: only the blurs act."""
+
+    def integers(self, low, high, size):
+        return np.zeros(size, dtype=np.int64)
+
+    def random(self, n):
+        return np.ones(n)
+
+
+def test_glass_blur_blurs_vertically_only_like_mnist_c():
+    # MNIST-C's gaussian(x, sigma, multichannel=True) on a 2-D image leaves the columns axis alone
+    from skimage.filters import gaussian
+
+    from bench.corruptions.blur import GLASS_BLUR, glass_blur
+
+    lit = np.zeros((1, 28, 28), np.uint8)
+    lit[0, 14, 14] = 255
+    out = glass_blur(lit, _NoSwaps(), DEFAULT_SEVERITY)[0]
+    assert (out[12:17, 14] > 0).all()  # spread up and down
+    assert not np.delete(out, 14, axis=1).any()  # never sideways
+    sigma = GLASS_BLUR[DEFAULT_SEVERITY - 1][0]
+    once = (gaussian(lit[0] / 255.0, sigma=(sigma, 0), mode="nearest", truncate=4.0) * 255).astype(np.uint8)
+    twice = np.rint(np.clip(gaussian(once / 255.0, sigma=(sigma, 0), mode="nearest", truncate=4.0), 0, 1) * 255)
+    assert np.array_equal(out, twice)
+
+
+def test_fog_gives_every_image_its_own_map():
+    from bench.corruptions.overlays import FOG_CHUNK
+
+    # white images show the cloud layer itself; more than one chunk of maps
+    white = np.full((FOG_CHUNK + 2, 28, 28), 255, np.uint8)
+    out = corrupt(white, "fog")
+    assert len({o.tobytes() for o in out}) == len(white)
 
 
 def test_canny_edges_match_scikit_image(digits):

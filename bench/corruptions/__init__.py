@@ -22,7 +22,9 @@ parameter severity sets. `canny_edges` and `invert` have no natural strength and
 
 Randomness: `corrupt` seeds a fresh generator from (seed, the corruption's name), so a
 corruption's output never depends on which other corruptions ran or in what order, and each
-image gets its own draw (its own angle, noise, fog patch, line position ...).
+image gets its own draw (its own noise, fog map, line position, blur direction ...). As in
+MNIST-C, shear, rotate and scale use one fixed amount per severity for every image; only the
+sign of a shear or rotation is drawn per image.
 
 This module holds the registry and `corrupt`; the corruptions live in `noise` (shot and
 impulse noise, brightness, stripe, invert), `blur` (glass, motion), `geometry` (shear, scale,
@@ -39,7 +41,7 @@ import zlib
 
 import numpy as np
 
-from ._common import CLEAN_NAME as CLEAN_NAME  # re-exported: bench.robustness reads it
+from ._common import CLEAN_NAME as CLEAN_NAME  # re-exported: bench.run.robustness reads it
 from ._common import DEFAULT_SEVERITY, SEVERITIES, SIDE
 from .blur import glass_blur, motion_blur
 from .geometry import rotate, scale, shear, translate

@@ -23,7 +23,10 @@ def _unit(images: np.ndarray, dtype=np.float32) -> np.ndarray:
 
 
 def _to_uint8(unit: np.ndarray) -> np.ndarray:
-    """float 0-1 -> uint8 0-255, rounded (MNIST-C truncated; rounding avoids a darkening bias)."""
+    """float 0-1 -> uint8 0-255, rounded, as MNIST-C's own notebook turns its float output into images.
+
+    (The script that wrote the released files is not published; the generator returns floats.)
+    """
     return np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -36,7 +39,7 @@ def _random_sign(rng: np.random.Generator, shape) -> np.ndarray:
 
 
 def _gaussian_blur(unit: np.ndarray, sigma: float, mode: str = "nearest") -> np.ndarray:
-    """skimage.filters.gaussian (mode 'nearest', truncate 4) on every image, never across images."""
+    """skimage.filters.gaussian (mode 'nearest', truncate 4) along both axes of every image, never across images."""
     return ndi.gaussian_filter(unit, sigma=(0, sigma, sigma), mode=mode, truncate=4.0)
 
 
@@ -77,15 +80,6 @@ def _warp_about_centre(images: np.ndarray, linear: np.ndarray, shift=None) -> np
         src_x = src_x + shift[:, 0, None, None]
         src_y = src_y + shift[:, 1, None, None]
     return np.rint(np.clip(_bilinear(images, src_x, src_y), 0, 255)).astype(np.uint8)
-
-
-def _jitter(rng: np.random.Generator, level: float, n: int, spread: float = 0.1) -> np.ndarray:
-    """A per-image magnitude within +-spread (a fraction) of the severity's level.
-
-    MNIST-C used the level itself for every image; a little spread keeps one severity
-    from being a single point, while the ranges of neighbouring severities do not overlap.
-    """
-    return level * rng.uniform(1 - spread, 1 + spread, n)
 
 
 def _line_layer(c_start, r_start, c_end, r_end, thickness: float) -> np.ndarray:
