@@ -123,7 +123,7 @@ def quiet_library_logs() -> None:
 
 
 def add_executor_options(parser, profiles) -> None:
-    """--workers / --scheduler / --retries / --job-timeout: where a command's jobs run (bench.executors).
+    """--workers / --scheduler / --retries / --job-timeout: where a command's jobs run (bench.run.executors).
     profiles: registry.PROFILES, whose job_timeout defaults the help names."""
 
     def duration(seconds):

@@ -32,6 +32,17 @@ def check_model_name(name, where: str) -> str:
     return name
 
 
+def as_typed(path: str | None) -> str | None:
+    """A path a worker reports (absolute) as a user would type it here: relative to the working directory when it
+    lies inside it, so a results file names no folder of the machine that made it."""
+    if path is None or not Path(path).is_absolute():
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
 def inside(path, roots, where: str) -> Path:
     """`path` resolved (a relative one against the first root) when it lies inside one of `roots`;
     UnsafePathError naming `where` the path came from and the folders it may be in otherwise."""

@@ -64,7 +64,7 @@ class ModelSpec:
     profiles: dict = field(default_factory=dict)  # profile name -> overrides of settings
     description: str = ""
     # what `benchmark.py tune` searches: parameter -> list of values, or {"loguniform" | "uniform" |
-    # "randint": [low, high]} (random and halving searches only); see bench.tune.parse_space
+    # "randint": [low, high]} (random and halving searches only); see bench.optimise.tune.parse_space
     search_space: dict = field(default_factory=dict)
 
     def settings_for(self, profile: str) -> dict:

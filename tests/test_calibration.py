@@ -5,8 +5,8 @@ import pytest
 import sklearn
 from sklearn.metrics import brier_score_loss
 
-from bench import calibration
-from bench.calibration import brier_score, expected_calibration_error, reliability_bins
+from bench.evaluation import calibration
+from bench.evaluation.calibration import brier_score, expected_calibration_error, reliability_bins
 
 
 def rows(confidence, labels, right):

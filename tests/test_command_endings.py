@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import optimise, robustness
+from bench.cli import optimise, robustness
 
 
 def _interrupt(*args, **kwargs):

@@ -3,8 +3,8 @@
 import pytest
 from conftest import bench
 
-from bench.curves import CurvesError, parse_sizes, scaled_settings
 from bench.results import read_results
+from bench.run.curves import CurvesError, parse_sizes, scaled_settings
 
 SAMPLE = ["--dataset", "mnist-sample"]
 

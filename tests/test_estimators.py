@@ -212,7 +212,7 @@ def test_batched_hog_equals_scikit_image_hog(sample_splits, orientations, pixels
     saved hog-svm models were trained on); includes blank and saturated images (zero gradients)."""
     from skimage.feature import hog
 
-    from bench.estimators.classical import Deskew, hog_descriptors
+    from bench.estimators.features import Deskew, hog_descriptors
 
     images = np.concatenate(
         [
@@ -398,7 +398,7 @@ def test_onnx_runtime_predicts_as_the_model(fitted, sample_splits):
 
 
 def test_shifted_copies_move_every_image_one_pixel_each_way():
-    from bench.estimators.classical import shifted_copies
+    from bench.estimators.features import shifted_copies
 
     image = np.zeros((1, 28, 28), dtype=np.float32)
     image[0, 10, 12] = 1.0

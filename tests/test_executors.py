@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from bench import executors, runner
 from bench.data import DataError, load_dataset
-from bench.executors import DaskCluster, ExecutorError, InProcess, ProcessPool, open_executor, run_jobs
-from bench.jobs import DataMismatch, DataSpec, Job
 from bench.results import read_results
+from bench.run import executors, runner
+from bench.run.executors import DaskCluster, ExecutorError, InProcess, ProcessPool, open_executor, run_jobs
+from bench.run.jobs import DataMismatch, DataSpec, Job
 from bench.schema import SEED_METRICS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -509,7 +509,7 @@ def test_cli_unreachable_scheduler_zero_workers_and_bad_job_timeouts_exit_2(tmp_
 
 
 def test_robustness_on_a_pool_gives_the_in_process_numbers(sequential, tmp_path, pool):
-    from bench.robustness import run_robustness
+    from bench.run.robustness import run_robustness
 
     run_dir = Path(sequential.models["knn"].model_path).parents[1]
     here, pool_run = tmp_path / "here", tmp_path / "pool"
@@ -527,7 +527,7 @@ def test_robustness_on_a_pool_gives_the_in_process_numbers(sequential, tmp_path,
 
 
 def test_tune_trials_on_a_pool_score_as_the_search_in_process(tmp_path, pool):
-    from bench.tune import TuneError, run_tune
+    from bench.optimise.tune import TuneError, run_tune
 
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"n_neighbors": [1, 3, 5], "weights": ["uniform", "distance"]}))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import metrics
+from bench.evaluation import metrics
 
 
 def one_hot_proba(pred, confidence=0.91):
@@ -85,7 +85,7 @@ def test_throughput_covers_whole_set_in_batches():
 
 
 def test_time_breakdown_sums_an_ensembles_members_and_rates_its_epochs():
-    from bench.metrics import time_breakdown
+    from bench.evaluation.metrics import time_breakdown
 
     member = {
         "seconds": {

@@ -77,7 +77,7 @@ def test_classical_models_get_smaller_variants(optimised):
     assert trees["trees-10"]["size_bytes"] < rows["random-forest"].metrics["size_bytes"]
     assert trees["trees-10"]["accuracy"] < trees["onnxruntime"]["accuracy"] and trees["trees-10"]["kind"] == "smaller"
     knn = [n for n in by_name(rows["knn"]) if n != "onnxruntime"]
-    assert knn[2:] == ["pca-20", "pca-30"]
+    assert knn[2:] == ["pca-15", "pca-20"]
     small, large = (int(n.removeprefix("references-")) for n in knn[:2])  # 10% and 30% of the reference images
     assert large == 3 * small and by_name(rows["knn"])[knn[0]]["size_bytes"] < rows["knn"].metrics["size_bytes"]
 

@@ -16,13 +16,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import metrics, perfcheck
+from bench import perfcheck
+from bench.cli import check as check_cli
 from bench.estimators import RandomForest
-from bench.perfcheck import cli, noise, rules
-from bench.perfcheck.baseline import add_calibration, baseline_problem, make_baseline, read_baseline
+from bench.evaluation import metrics
+from bench.perfcheck import noise, rules
+from bench.perfcheck.baseline import (
+    add_calibration,
+    baseline_problem,
+    choose_baseline,
+    cross_kind_baseline,
+    make_baseline,
+    read_baseline,
+)
 from bench.perfcheck.compare import ADVISORY, RunFile, advisories, compare, current_summary, regressed
 from bench.results import write_results
-from bench.schema import Results
+from bench.schema import METRICS, Results
 
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINT = "sha256:c2701db539e88b19ccb28bf689d499e9886f0ff3c966840a1cadac493c4d1de5"
@@ -84,7 +93,7 @@ REAL_METRICS = {
 
 
 def row(name: str, measured: dict, reference_repeats=None) -> dict:
-    """A result row exactly as bench.runner.model_task writes it (keys copied from a real ci run)."""
+    """A result row exactly as bench.run.runner.model_task writes it (keys copied from a real ci run)."""
     m = dict(measured)
     repeats = reference_repeats or [m["reference_ms"] * f for f in (1.02, 0.99, 1.0, 1.01, 0.98, 1.03, 1.0)]
     return {
@@ -456,7 +465,7 @@ def test_check_main_bad_input_is_one_line_and_exit_2(baseline_file, tmp_path, ca
         r = real_results()
         del r["models"]["knn"]
         write(results_path, r)
-    code = cli.check_main(["--baseline", str(baseline), "--results", str(results_path)])
+    code = check_cli.check_main(["--baseline", str(baseline), "--results", str(results_path)])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 2
     assert len(out) == 1 and out[0].startswith("error: ") and message in out[0], out
@@ -466,7 +475,9 @@ def test_fresh_runs_do_not_join_results_of_another_machine_kind(baseline_file, t
     # --results plus --repeats N adds N fresh ci runs here; runs made on another kind of machine would not mix
     # with them, and that is said before minutes of training.
     write(tmp_path / "r.json", with_kind(real_results(), "aarch64-asimd"))
-    code = cli.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "r.json"), "--repeats", "2"])
+    code = check_cli.check_main(
+        ["--baseline", str(baseline_file), "--results", str(tmp_path / "r.json"), "--repeats", "2"]
+    )
     out = capsys.readouterr().out
     assert (
         code == 2 and out.startswith("error: --results were made on a aarch64-asimd machine") and "Traceback" not in out
@@ -481,7 +492,7 @@ def test_a_reference_that_moved_between_runs_is_called_out(baseline_file, tmp_pa
         r["metrics"]["reference_ms"] *= 10
         r["reference_ms_repeats"] = [t * 10 for t in r["reference_ms_repeats"]]
     write(tmp_path / "moved.json", moved)
-    code = cli.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "moved.json")])
+    code = check_cli.check_main(["--baseline", str(baseline_file), "--results", str(tmp_path / "moved.json")])
     out = capsys.readouterr().out
     assert "reference itself varied 10.0x" in out and "time verdicts are unreliable" in out
     assert code == 0  # 10x the reference makes every ratio 10x *better*: improved, not regressed
@@ -622,7 +633,7 @@ def test_advisory_metric_5x_slower_is_shown_and_does_not_fail(tmp_path, capsys):
     p95 = next(f for f in findings if (f["model"], f["metric"]) == ("knn", "latency_ms_p95"))
     assert p95["verdict"] == ADVISORY and p95["advisory"] and advisories(findings) == [p95]
     assert regressions(findings) == set()
-    code = cli.check_main(["--baseline", str(tmp_path / "baseline.json"), "--results", *map(str, paths)])
+    code = check_cli.check_main(["--baseline", str(tmp_path / "baseline.json"), "--results", *map(str, paths)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "slower (advisory)" in out and f"x{1 + expected_margin(2.0):g} advisory" in out
@@ -633,7 +644,7 @@ def test_advisory_metric_5x_slower_is_shown_and_does_not_fail(tmp_path, capsys):
 def test_calibrated_baseline_command_writes_margins_and_prints_the_noise(tmp_path, capsys):
     paths = [write(tmp_path / f"r{k}.json", r) for k, r in enumerate(noisy_runs())]
     out_file = tmp_path / "baseline.json"
-    code = cli.baseline_main(["--results", *map(str, paths), "--out", str(out_file), "--calibrate"])
+    code = check_cli.baseline_main(["--results", *map(str, paths), "--out", str(out_file), "--calibrate"])
     out = capsys.readouterr().out
     assert code == 0, out
     baseline = read_baseline(out_file)
@@ -646,7 +657,7 @@ def test_calibrated_baseline_command_writes_margins_and_prints_the_noise(tmp_pat
 
 def test_calibrate_with_fewer_than_8_runs_is_one_line_exit_2(tmp_path, capsys):
     paths = [write(tmp_path / f"r{k}.json", r) for k, r in enumerate(noisy_runs()[:7])]
-    code = cli.baseline_main(["--results", *map(str, paths), "--out", str(tmp_path / "b.json"), "--calibrate"])
+    code = check_cli.baseline_main(["--results", *map(str, paths), "--out", str(tmp_path / "b.json"), "--calibrate"])
     out = capsys.readouterr().out.strip().splitlines()
     assert (
         code == 2
@@ -658,7 +669,7 @@ def test_calibrate_with_fewer_than_8_runs_is_one_line_exit_2(tmp_path, capsys):
 
 def test_without_calibrate_the_baseline_has_no_model_margins(tmp_path, capsys):
     paths = [write(tmp_path / f"r{k}.json", r) for k, r in enumerate(noisy_runs())]
-    assert cli.baseline_main(["--results", *map(str, paths), "--out", str(tmp_path / "b.json")]) == 0
+    assert check_cli.baseline_main(["--results", *map(str, paths), "--out", str(tmp_path / "b.json")]) == 0
     baseline = read_baseline(tmp_path / "b.json")
     assert "time_calibration" not in baseline["rules"]
     assert all("margins" not in m and "advisory" not in m for m in baseline["models"].values())
@@ -700,7 +711,7 @@ def test_every_committed_baseline_loads_and_catches_a_2x_slowdown(committed, tmp
     baseline = read_baseline(committed)
     assert baseline["machine"]["kind"] and committed.name == f"ci-{baseline['machine']['kind']}.json"
     same = write(tmp_path / "same.json", results_matching(baseline))
-    assert cli.check_main(["--baseline", str(committed), "--results", str(same)]) == 0
+    assert check_cli.check_main(["--baseline", str(committed), "--results", str(same)]) == 0
     assert "no regression" in capsys.readouterr().out
     for model in baseline["models"]:
         slow = write(
@@ -708,10 +719,10 @@ def test_every_committed_baseline_loads_and_catches_a_2x_slowdown(committed, tmp
         )
         if not baseline["models"][model]["ratios"]:  # times not yet measured on that kind: said in its note
             assert model in baseline.get("note", ""), model
-            assert cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 0, model
+            assert check_cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 0, model
             capsys.readouterr()
             continue
-        assert cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 1, model
+        assert check_cli.check_main(["--baseline", str(committed), "--results", str(slow)]) == 1, model
         last = capsys.readouterr().out.strip().splitlines()[-1]
         advisory = baseline["models"][model].get("advisory", [])
         assert any(f"{model} {m} " in last for m in baseline["rules"]["time"]), (model, last)
@@ -731,23 +742,144 @@ def test_the_baseline_of_the_runs_machine_kind_is_chosen_from_a_folder(tmp_path,
         base = make_baseline(run_files([with_kind(slower(real_results(), factor, reference_too=False), kind)]))
         (folder / f"ci-{kind}.json").write_text(json.dumps(base))
     same = write(tmp_path / "same.json", with_kind(real_results(), "x86_64-avx2"))
-    assert cli.check_main(["--baseline", str(folder), "--results", str(same)]) == 0
+    assert check_cli.check_main(["--baseline", str(folder), "--results", str(same)]) == 0
     out = capsys.readouterr().out
     assert "ci-x86_64-avx2.json" in out and "no regression" in out
 
 
-def test_a_baseline_of_another_machine_kind_shows_differences_but_never_fails(tmp_path, capsys):
+def test_a_baseline_of_another_machine_kind_judges_quality_but_not_time(tmp_path, capsys):
     base = make_baseline(run_files([with_kind(real_results(), "x86_64-avx512_bf16")]))
     (tmp_path / "b.json").write_text(json.dumps(base))
-    worse = with_kind(slower(real_results(), 3.0, reference_too=False), "x86_64-avx2")
+    slow = with_kind(slower(real_results(), 3.0, reference_too=False), "x86_64-avx2")  # 3x slower code
+    args = ["--baseline", str(tmp_path / "b.json"), "--results"]
+    assert check_cli.check_main([*args, str(write(tmp_path / "slow.json", slow))]) == 0
+    out = capsys.readouterr().out
+    assert "time not judged: no baseline for this kind" in out and "latency_ms_p50" not in out
+    worse = copy.deepcopy(slow)
     worse["models"]["lenet5"]["metrics"]["accuracy"] -= 0.05
-    assert (
-        cli.check_main(["--baseline", str(tmp_path / "b.json"), "--results", str(write(tmp_path / "w.json", worse))])
-        == 0
+    assert check_cli.check_main([*args, str(write(tmp_path / "worse.json", worse))]) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("REGRESSION in 1 check(s): lenet5 accuracy (-0.0500)"), last
+
+
+def test_cross_kind_quality_is_judged_against_the_least_favourable_kind(tmp_path):
+    # lenet5's accuracy is 0.950 on one kind and 0.958 on the other: a third kind is judged against 0.950 with
+    # the cross-kind tolerance (0.005), and called improved only when it is also past 0.958 by more than that.
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    for kind, accuracy, log_loss in (("x86_64-avx2", 0.950, 0.16), ("x86_64-avx512_bf16", 0.958, 0.15)):
+        res = with_kind(real_results(), kind)
+        res["models"]["lenet5"]["metrics"].update(accuracy=accuracy, log_loss=log_loss)
+        (folder / f"ci-{kind}.json").write_text(json.dumps(make_baseline(run_files([res]))))
+    own, baselines = choose_baseline(folder, "x86_64-amx_bf16")
+    assert own is None and len(baselines) == 2
+    baseline = cross_kind_baseline(baselines, "x86_64-amx_bf16")
+    assert {m: r["tolerance"] for m, r in baseline["rules"]["quality"].items()} == rules.CROSS_KIND_TOLERANCES
+    assert baseline["rules"]["time"] == {}
+
+    def verdicts(accuracy, log_loss=0.15):
+        res = with_kind(real_results(), "x86_64-amx_bf16")
+        res["models"]["lenet5"]["metrics"].update(accuracy=accuracy, log_loss=log_loss)
+        current, _ = current_summary(baseline, run_files([res]))
+        found = {(f["model"], f["metric"]): f for f in compare(baseline, current)}
+        assert {f["kind"] for f in found.values()} == {"quality"}  # no time finding at all
+        return found[("lenet5", "accuracy")]["verdict"], found[("lenet5", "log_loss")]["verdict"]
+
+    assert verdicts(0.946) == ("ok", "ok")  # 0.004 under the lower kind
+    assert verdicts(0.944) == ("REGRESSION", "ok")  # 0.006 under it
+    assert verdicts(0.962) == ("ok", "ok")  # past the lower kind, not past the higher one by more than 0.005
+    assert verdicts(0.964) == ("improved", "ok")
+    assert verdicts(0.95, log_loss=0.174) == ("ok", "ok")  # log-loss: lower is better, the worse kind's 0.16
+    assert verdicts(0.95, log_loss=0.176) == ("ok", "REGRESSION")
+
+
+def committed_kinds_run(source: Path) -> dict:
+    """A ci run faked to a kind no committed baseline was made on (x86_64-amx_bf16): its quality that of the
+    committed baseline `source` (models `source` lacks from the others), its times those of the first baseline."""
+    baselines = [read_baseline(p) for p in COMMITTED]
+    res = with_kind(results_matching(max(baselines, key=lambda b: len(b["models"]))), "x86_64-amx_bf16")
+    for name, model in read_baseline(source)["models"].items():
+        res["models"][name]["metrics"].update(model["metrics"])
+    return res
+
+
+@pytest.mark.parametrize("source", COMMITTED, ids=lambda p: p.name)
+def test_a_kind_without_a_baseline_passes_unchanged_quality_and_says_time_was_not_judged(source, tmp_path, capsys):
+    # Quality as either committed kind gave it: the cross-kind tolerances must cover the spread between kinds.
+    # Every model's code 3x slower: without a baseline of this kind, time is not judged.
+    models = set(committed_kinds_run(source)["models"])
+    slow = slower(committed_kinds_run(source), 3.0, reference_too=False)
+    code = check_cli.check_main(
+        ["--baseline", str(COMMITTED[0].parent), "--results", str(write(tmp_path / "r.json", slow))]
     )
     out = capsys.readouterr().out
-    assert "worse (other machine)" in out and "REGRESSION" not in out
-    assert "made on a x86_64-avx512_bf16 machine, the runs on a x86_64-avx2 one" in out
+    assert code == 0, out
+    kinds = ", ".join(read_baseline(p)["machine"]["kind"] for p in COMMITTED)
+    assert f"this is a x86_64-amx_bf16 machine; baselines exist for {kinds}:" in out
+    assert "time not judged: no baseline for this kind; make one with `benchmark.py baseline`" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"no regression: {len(models) * len(rules.QUALITY_TOLERANCES)} checks over {len(models)}")
+    assert last.endswith("time not judged on this kind"), last
+
+
+def test_a_kind_as_far_below_the_lowest_kind_as_the_committed_kinds_differ_passes(tmp_path, capsys):
+    # A third kind whose round-off puts every model's quality below the least favourable committed kind by the whole
+    # spread measured between the committed kinds (rules.CROSS_KIND_SPREAD): unchanged code, so it must pass.
+    baselines = [read_baseline(p) for p in COMMITTED]
+    res = committed_kinds_run(COMMITTED[0])
+    for name, row_ in res["models"].items():
+        for metric, spread in rules.CROSS_KIND_SPREAD.items():
+            values = [b["models"][name]["metrics"][metric] for b in baselines if name in b["models"]]
+            higher = METRICS[metric].higher_is_better
+            row_["metrics"][metric] = min(values) - spread if higher else max(values) + spread
+    code = check_cli.check_main(
+        ["--baseline", str(COMMITTED[0].parent), "--results", str(write(tmp_path / "r.json", res))]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.strip().splitlines()[-1].startswith("no regression"), out
+
+
+@pytest.mark.parametrize("source", COMMITTED, ids=lambda p: p.name)
+@pytest.mark.parametrize("model", ["cnn", "hog-svm", "ensemble"])
+def test_a_kind_without_a_baseline_fails_a_one_point_accuracy_drop(source, model, tmp_path, capsys):
+    bad = committed_kinds_run(source)
+    bad["models"][model]["metrics"]["accuracy"] -= 0.01  # 10 of the 1,000 test images
+    code = check_cli.check_main(
+        ["--baseline", str(COMMITTED[0].parent), "--results", str(write(tmp_path / "r.json", bad))]
+    )
+    out = capsys.readouterr().out
+    assert code == 1, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("REGRESSION") and f"{model} accuracy" in last, last
+    assert "time not judged: no baseline for this kind" in out
+
+
+def test_a_model_in_no_baseline_of_any_kind_is_named_as_not_judged(tmp_path, capsys):
+    res = committed_kinds_run(COMMITTED[0])
+    res["models"]["new-model"] = row("new-model", {**REAL_METRICS["knn"], "accuracy": 0.1})
+    code = check_cli.check_main(
+        ["--baseline", str(COMMITTED[0].parent), "--results", str(write(tmp_path / "r.json", res))]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "not judged, in no baseline of any kind: new-model" in out
+
+
+def test_cross_kind_tolerances_cover_the_committed_kinds_and_catch_one_point():
+    # The data behind rules.CROSS_KIND_TOLERANCES: the largest difference between the committed baselines of
+    # two kinds must stay within CROSS_KIND_SPREAD (remade baselines that differ more need new tolerances), and
+    # each tolerance is the stated rule applied to it.
+    baselines = [read_baseline(p) for p in COMMITTED]
+    assert len({b["machine"]["kind"] for b in baselines}) >= 2
+    for metric, spread in rules.CROSS_KIND_SPREAD.items():
+        for a, b in itertools.combinations(baselines, 2):
+            for name in set(a["models"]) & set(b["models"]):
+                diff = abs(a["models"][name]["metrics"][metric] - b["models"][name]["metrics"][metric])
+                assert diff <= spread + 1e-9, (metric, name, diff)
+        derived = math.ceil(round(rules.CROSS_KIND_FACTOR * spread * 1000, 6)) / 1000
+        assert rules.CROSS_KIND_TOLERANCES[metric] == max(derived, rules.QUALITY_TOLERANCES[metric]), metric
+    assert rules.CROSS_KIND_TOLERANCES["accuracy"] <= 0.005  # a one-point drop is at least twice the tolerance
 
 
 def test_runs_of_two_machine_kinds_do_not_make_one_baseline(tmp_path):
@@ -782,7 +914,7 @@ def test_a_hand_edited_baseline_is_named_malformed(tmp_path, edit, message):
 def test_real_ci_run_has_the_row_format_these_tests_build_and_passes_its_baseline(tmp_path, capsys):
     # The one real ci-profile run here (one quick model): the runner's rows must keep the layout the
     # hand-built rows above copy, or the tests above would test a format the runner no longer writes.
-    from bench.runner import run
+    from bench.run.runner import run
 
     path = run(
         ["random-forest"],
@@ -798,6 +930,6 @@ def test_real_ci_run_has_the_row_format_these_tests_build_and_passes_its_baselin
     assert set(real["models"]["random-forest"]["metrics"]) == set(built["models"]["knn"]["metrics"])
     assert set(real["run"]) >= set(built["run"]) and set(real["run"]["dataset"]) >= {"name", "fingerprint"}
     baseline = tmp_path / "baseline.json"
-    assert cli.baseline_main(["--results", str(path), "--out", str(baseline)]) == 0
-    assert cli.check_main(["--baseline", str(baseline), "--results", str(path)]) == 0
+    assert check_cli.baseline_main(["--results", str(path), "--out", str(baseline)]) == 0
+    assert check_cli.check_main(["--baseline", str(baseline), "--results", str(path)]) == 0
     assert "random-forest" in capsys.readouterr().out

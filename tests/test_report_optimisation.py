@@ -8,7 +8,7 @@ import json
 import pytest
 from test_results import HEADLINE
 
-from bench.report import evaluation
+from bench.report import optimisation
 from bench.report.build import build_reports
 from bench.report.document import BulletList, Document, Image, Paragraph, Table, to_markdown
 from bench.report.pareto import accuracy_axis, front_of, pareto_front
@@ -174,7 +174,7 @@ def test_a_broken_variant_falls_below_the_accuracy_axis_without_widening_it():
 
 
 def test_one_row_per_native_model_and_measured_variant_grouped_per_model():
-    blocks = evaluation.optimisation_section(with_variants())
+    blocks = optimisation.optimisation_section(with_variants())
     table = next(b for b in blocks if isinstance(b, Table))
     # lenet5 (98.98%) before knn (98.26%), each native first; models without variants (mlp, ...) left out
     assert [(r[0], r[1]) for r in table.rows] == [
@@ -191,7 +191,7 @@ def test_one_row_per_native_model_and_measured_variant_grouped_per_model():
 
 
 def test_accuracy_difference_is_signed_points_and_absent_numbers_are_dashes():
-    rows = section_table(evaluation.optimisation_section(with_variants()))
+    rows = section_table(optimisation.optimisation_section(with_variants()))
     delta = {k: r["Δ accuracy (points)"] for k, r in rows.items()}
     assert delta[("lenet5", "litert-int8")] == "-0.05" and delta[("lenet5", "pruned-50")] == "+0.01"
     assert delta[("lenet5", "onnxruntime")] == "0.00" and delta[("knn", "refs-10000")] == "-1.25"
@@ -211,14 +211,14 @@ def test_accuracy_difference_is_signed_points_and_absent_numbers_are_dashes():
 
 def test_an_old_variant_without_kind_renders_as_a_runtime():
     old = {"lenet5": [variant("onnxruntime", None, 0.9898, 262_000, 0.09, note="the whole network in ONNX")]}
-    blocks = evaluation.optimisation_section(with_variants(old))
+    blocks = optimisation.optimisation_section(with_variants(old))
     assert section_table(blocks)[("lenet5", "onnxruntime")]["kind"] == "runtime"
     md = to_markdown(Document("t", blocks))
     assert "| lenet5 | onnxruntime | runtime | 98.98% | 0.00 |" in md and "Kinds: runtime:" in md
 
 
 def test_notes_are_listed_once_and_variants_not_measured_say_why():
-    blocks = evaluation.optimisation_section(with_variants())
+    blocks = optimisation.optimisation_section(with_variants())
     notes, missing = [b.items for b in blocks if isinstance(b, BulletList)]
     assert "lenet5 (pruned-50, pruned-90): magnitude pruning, fine-tuned" in notes
     assert sum("magnitude pruning" in n for n in notes) == 1 and len(notes) == 5
@@ -231,15 +231,15 @@ def test_notes_are_listed_once_and_variants_not_measured_say_why():
 
 
 def test_heading_and_intro_speak_of_every_kind_measured():
-    blocks = evaluation.optimisation_section(with_variants())
+    blocks = optimisation.optimisation_section(with_variants())
     assert blocks[0].text == "Optimisation: runtimes, quantisation, pruning and smaller models"
     intro = blocks[1].text
     assert all(f"{k}:" in intro for k in ("runtime", "quantised", "pruned", "smaller"))
-    assert evaluation.optimisation_section(headline_without_variants()) == []  # nothing measured: no section
+    assert optimisation.optimisation_section(headline_without_variants()) == []  # nothing measured: no section
 
 
 def test_the_figure_is_drawn_and_its_caption_names_the_fronts_and_the_point_off_the_axis(tmp_path):
-    blocks = evaluation.optimisation_section(with_variants(), tmp_path / "figures")
+    blocks = optimisation.optimisation_section(with_variants(), tmp_path / "figures")
     (image,) = [b for b in blocks if isinstance(b, Image)]
     assert image.path == "figures/optimisation_pareto.png"
     png = (tmp_path / "figures" / "optimisation_pareto.png").read_bytes()
@@ -254,7 +254,7 @@ def test_the_figure_is_drawn_and_its_caption_names_the_fronts_and_the_point_off_
 
 def test_no_figure_when_no_variant_was_measured(tmp_path):
     only_failed = {"knn": [not_measured("litert-int8", "unsupported", "not a Keras model")]}
-    blocks = evaluation.optimisation_section(with_variants(only_failed), tmp_path)
+    blocks = optimisation.optimisation_section(with_variants(only_failed), tmp_path)
     assert not [b for b in blocks if isinstance(b, Image)] and not list(tmp_path.iterdir())
     assert list(section_table(blocks)) == [("knn", "native")]
 

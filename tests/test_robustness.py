@@ -10,7 +10,7 @@ import pytest
 from conftest import bench
 
 from bench.results import read_results
-from bench.robustness import run_robustness
+from bench.run.robustness import run_robustness
 
 
 def copy_run(ci_run, dest):

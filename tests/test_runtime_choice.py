@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from bench.runtime_choice import fastest_runtime
+from bench.evaluation.runtime_choice import fastest_runtime
 
 X = np.zeros((50, 28, 28), np.float32)
 DIGITS = np.arange(50) % 10

@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import binom
 from statsmodels.stats.contingency_tables import mcnemar
 
-from bench import significance
-from bench.significance import (
+from bench.evaluation import significance
+from bench.evaluation.significance import (
     accuracy_interval,
     holm_adjusted,
     mcnemar_pairs,

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import log_softmax
 
 from bench.estimators import KNN, KerasClassifier
-from bench.estimators.classical import Blur
+from bench.estimators.features import Blur
 from bench.estimators.keras import build_mlp
 from bench.estimators.keras.training import Recipe, fold_temperature
 

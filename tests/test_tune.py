@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import bench
 
+from bench.optimise.tune import run_tune
+from bench.optimise.tune_files import TuneError, parse_space, read_params_file
 from bench.results import read_results
-from bench.tune import run_tune
-from bench.tune_files import TuneError, parse_space, read_params_file
 
 SMALL = {"dataset": "mnist-sample", "profile": "ci"}
 KNN_SPACE = {"n_neighbors": [1, 3], "n_components": [20, 30]}

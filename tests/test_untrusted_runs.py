@@ -12,7 +12,7 @@ from rich.console import Console
 from bench.console import esc, fail
 from bench.files import UnsafePathError, atomic_write, atomic_write_bytes, check_model_name, inside
 from bench.results import ResultsError, predictions_file, read_results, save_test_set
-from bench.saved import SavedModelError, model_file, open_run
+from bench.run.saved import SavedModelError, model_file, open_run
 from bench.schema import Results, Row, Run
 
 
@@ -296,3 +296,32 @@ def test_a_recorded_command_names_paths_relative_to_the_working_directory(tmp_pa
         command_line("--data", str(data), f"--out={tmp_path / 'run'}", "--seed", "1")
         == "python benchmark.py --data ../shared/mnist.npz --out=run --seed 1"
     )
+
+
+def test_a_path_inside_the_working_folder_is_recorded_relative_to_it(tmp_path, monkeypatch):
+    from bench.files import as_typed
+
+    monkeypatch.chdir(tmp_path)
+    assert as_typed(str(tmp_path / "models" / "cnn.keras")) == "models/cnn.keras"
+    assert as_typed("/elsewhere/models/cnn.keras") == "/elsewhere/models/cnn.keras"
+    assert as_typed("models/cnn.keras") == "models/cnn.keras" and as_typed(None) is None
+
+
+def test_a_relative_model_path_is_found_from_the_working_folder_or_the_run_folder(tmp_path, monkeypatch):
+    from bench.run.saved import SavedModelError, model_file
+    from bench.schema import Row
+
+    run, models = tmp_path / "reports" / "run", tmp_path / "models"
+    run.mkdir(parents=True)
+    models.mkdir()
+    (models / "knn.skops").write_bytes(b"x")
+    row = Row("knn", "classical", "ok", "t", model_path="models/knn.skops")
+    monkeypatch.chdir(tmp_path)  # as the run recorded it: relative to where it was started
+    assert model_file(row, run, "models") == (models / "knn.skops").resolve()
+    (run / "models").mkdir()
+    (run / "models" / "knn.skops").write_bytes(b"x")
+    monkeypatch.chdir(run.parent)  # elsewhere: the run folder's own models/
+    assert model_file(row, run, "models") == (run / "models" / "knn.skops").resolve()
+    escape = Row("knn", "classical", "ok", "t", model_path="../../../knn.skops")
+    with pytest.raises(SavedModelError, match="lies outside"):
+        model_file(escape, run, "models")

@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from bench.runner import model_task
+from bench.run.model_job import model_task
 
 
 def die_once_after_a_row(job, splits):

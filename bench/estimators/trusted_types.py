@@ -41,10 +41,10 @@ SKOPS_NODES: dict[str, frozenset[str]] = {
             "bench.estimators.classical.HogSVM",
             "bench.estimators.classical.RandomForest",
             "bench.estimators.classical.KNN",
-            "bench.estimators.classical.Deskew",
-            "bench.estimators.classical.Blur",
-            "bench.estimators.classical.HogFeatures",
-            "bench.estimators.classical.Flatten",
+            "bench.estimators.features.Deskew",
+            "bench.estimators.features.Blur",
+            "bench.estimators.features.HogFeatures",
+            "bench.estimators.features.Flatten",
             # scikit-learn parts: pipelines, PCA, the SVM and its calibration, the forest, the neighbours
             "sklearn.pipeline.Pipeline",
             "sklearn.pipeline.FeatureUnion",
@@ -78,6 +78,39 @@ def skops_protocol() -> int:
     from skops.io._protocol import PROTOCOL
 
     return PROTOCOL
+
+
+# Types an earlier layout of the package saved under another module: exact old name -> where it lives now. A file
+# naming the old one is read as naming the new one (which must be in SKOPS_NODES), so saved models keep loading.
+MOVED_TYPES = {
+    f"bench.estimators.classical.{name}": f"bench.estimators.features.{name}"
+    for name in ("Deskew", "Blur", "HogFeatures", "Flatten")
+}
+
+
+def _with_moved_types(schema) -> bool:
+    """Rewrite, in place, every node of the schema whose type is a key of MOVED_TYPES; whether any was."""
+    moved, stack = False, [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__loader__" in item and (new := MOVED_TYPES.get(f"{item.get('__module__')}.{item.get('__class__')}")):
+                item["__module__"], item["__class__"] = new.rsplit(".", 1)
+                moved = True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return moved
+
+
+def _replace_schema(data: bytes, schema: dict) -> bytes:
+    """The skops zip `data` with its schema.json replaced by `schema` (every other member copied as is)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = json.dumps(schema).encode() if info.filename == "schema.json" else src.read(info)
+            dst.writestr(info, content)
+    return out.getvalue()
 
 
 def schema_nodes(schema) -> list[tuple[str, str]]:
@@ -121,6 +154,8 @@ def read_skops_file(path) -> bytes:
             f"{path}: written in skops format {protocol!r}; only format {skops_protocol()} (this "
             "skops's) is loaded: retrain the model to save it again"
         )
+    if _with_moved_types(schema):
+        data = _replace_schema(data, schema)
     refused = refused_nodes(schema)
     if refused:
         more = len(refused) - MAX_NAMED

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schema import N_CLASSES
+from ..schema import N_CLASSES
 
 ECE_BINS = 15  # Guo et al. (2017), "On Calibration of Modern Neural Networks", use 15
 ROW_SUM_TOLERANCE = 1e-3  # float32 softmax rows are off by ~1e-7; logits or scores are off by far more

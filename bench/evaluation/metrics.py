@@ -11,8 +11,8 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
+from ..schema import N_CLASSES
 from . import calibration, significance
-from .schema import N_CLASSES
 
 DIGITS = np.arange(N_CLASSES)
 

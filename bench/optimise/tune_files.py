@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from .registry import MODELS
+from ..registry import MODELS
 
 DISTRIBUTIONS = ("loguniform", "uniform", "randint")
 

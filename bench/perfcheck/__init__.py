@@ -3,7 +3,9 @@
 `python benchmark.py baseline --results R1 ... R8 --calibrate --out reports/baselines/ci-KIND.json`
 writes a baseline; `python benchmark.py check --baseline reports/baselines/` runs the ci profile
 (or reads `--results`) and compares every model and metric with the baseline made on the same
-kind of machine (baseline.choose_baseline).
+kind of machine (baseline.choose_baseline). On a kind with no baseline of its own, only quality is
+judged, against the other kinds' baselines with the wider cross-kind tolerances of `rules`, and time
+is not (baseline.cross_kind_baseline).
 
 Two kinds of metric, two rules (directions from `bench.schema.METRICS`, sizes in `rules`):
 
@@ -30,7 +32,8 @@ slows down as much as the reference; the check then prints a warning naming the 
 spread (see `output.reference_lines`).
 
 Modules: rules (tolerances, margins), compare (ratios, medians, verdicts), baseline (the file),
-noise (margins from measured noise), output (tables), cli (the two commands).
+noise (margins from measured noise), output (tables), runs (the ci-profile runs made when no results
+files are given). The two commands' faces (options, terminal output) are bench.cli.check.
 Exit codes (bench.console): 0 nothing regressed; 1 something regressed; 2 bad input (one line);
 130 interrupted.
 """

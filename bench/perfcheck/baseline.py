@@ -8,10 +8,11 @@ model, `margins` {metric: margin} and `advisory` [metric, ...], and `rules.time_
 saying how they were set; a baseline without them compares with the default margins.
 
 `machine.kind` (bench.environment.machine_kind: architecture and widest SIMD level) says which
-kind of machine the runs were made on. Numbers do not carry across kinds: a different SIMD level
-runs other TensorFlow kernels, whose round-off the short ci training turns into points of accuracy,
-and other speeds. So `--baseline` may name a folder of baselines, one per kind, and the check uses
-the one made on its own kind of machine (`choose_baseline`).
+kind of machine the runs were made on. Speeds do not carry across kinds, and quality only roughly: a
+different SIMD level runs other TensorFlow kernels, whose round-off the short ci training carries into
+the last digits of quality. So `--baseline` may name a folder of baselines, one per kind, and the check
+uses the one made on its own kind of machine (`choose_baseline`); on a kind with none, it judges quality
+against the other kinds' baselines with wider tolerances and no time (`cross_kind_baseline`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..schema import METRICS
+from ..schema import METRICS, identity_differences
 from .compare import RATIO_UNITS, BadInput, RunFile, check_same_setup, identity, run_reference_ms, summarise
-from .rules import CALIBRATED_NOTE, QUALITY_NOTE, QUALITY_TOLERANCES, TIME_MARGINS, TIME_NOTE, TIME_REFERENCE
+from .rules import (
+    CALIBRATED_NOTE,
+    CROSS_KIND_NOTE,
+    CROSS_KIND_TOLERANCES,
+    QUALITY_NOTE,
+    QUALITY_TOLERANCES,
+    TIME_MARGINS,
+    TIME_NOTE,
+    TIME_REFERENCE,
+)
 
 if TYPE_CHECKING:
     from .noise import Calibration
@@ -160,27 +170,81 @@ def baseline_kind(baseline: dict) -> str | None:
     return (baseline.get("machine") or {}).get("kind")
 
 
-def choose_baseline(path, kind: str | None) -> tuple[str, dict]:
-    """(file, baseline) for a check on `kind`. `path` is a baseline file, or a folder of them (*.json), one per
-    machine kind: the one of this kind, else one that records no kind (older than kinds), else the first."""
+def read_baselines(path) -> list[tuple[str, dict]]:
+    """(file, baseline) for a baseline file, or for every *.json of a folder of them, one per machine kind."""
     path = Path(path)
     if not path.is_dir():
-        return str(path), read_baseline(path)
+        return [(str(path), read_baseline(path))]
     files = sorted(path.glob("*.json"))
     if not files:
         raise BadInput(
             f"{path}: no baseline files (*.json) in this folder "
-            f"(make one with: python benchmark.py baseline --out {path}/ci-{kind or 'KIND'}.json)"
+            f"(make one with: python benchmark.py baseline --out {path}/ci-KIND.json)"
         )
-    baselines = [(str(f), read_baseline(f)) for f in files]
-    return next((b for b in baselines if baseline_kind(b[1]) == kind), None) or next(
-        (b for b in baselines if baseline_kind(b[1]) is None), baselines[0]
+    return [(str(f), read_baseline(f)) for f in files]
+
+
+def choose_baseline(path, kind: str | None) -> tuple[tuple[str, dict] | None, list[tuple[str, dict]]]:
+    """(own, every baseline read) for a check on `kind`; `path` is a baseline file or a folder of them.
+
+    own is (file, baseline) of the one made on this kind of machine, else of one that records no kind (older
+    than kinds), else, for runs that record no kind, the first; None when every baseline was made on another
+    kind: then only quality is judged, against all of them (cross_kind_baseline).
+    """
+    baselines = read_baselines(path)
+    own = next((b for b in baselines if baseline_kind(b[1]) == kind), None) or next(
+        (b for b in baselines if baseline_kind(b[1]) is None), None
     )
+    if own is None and kind is None:
+        own = baselines[0]
+    return own, baselines
 
 
-def other_machine(baseline: dict, kind: str | None) -> str | None:
-    """Why the baseline's numbers cannot judge runs of `kind`, or None when they can (same or unknown kind)."""
-    made_on = baseline_kind(baseline)
-    if made_on and kind and made_on != kind:
-        return f"the baseline was made on a {made_on} machine, the runs on a {kind} one"
-    return None
+def cross_kind_baseline(baselines: list[tuple[str, dict]], kind: str | None) -> dict:
+    """A baseline judging quality on a kind of machine that has none of its own, from the other kinds' baselines.
+
+    Per model and quality metric: the least favourable value over the baselines that hold it (`metrics`, with
+    the kind it comes from in `metric_kinds`, "every kind" when they agree) and the most favourable
+    (`best_metrics`: only better than that is 'improved'); tolerances rules.CROSS_KIND_TOLERANCES, never below
+    a baseline's own. No time rules: times do not carry across kinds. A model no baseline holds is not in it,
+    so the check names it as not judged.
+    """
+    first_path, first = baselines[0]
+    expected = {"profile": first["profile"], "seed": first["seed"], "dataset": first["dataset"]}
+    for path, b in baselines[1:]:
+        for what, old, new in identity_differences(expected, b):
+            raise BadInput(f"{path}: {what} is {new!r} but {first_path} has {old!r}; baselines must share one setup")
+    quality = {}
+    for _, b in baselines:
+        for metric, rule in b["rules"]["quality"].items():
+            tolerance = max(rule["tolerance"], CROSS_KIND_TOLERANCES.get(metric, 0), quality.get(metric, 0))
+            quality[metric] = tolerance
+    models = {}
+    for name in dict.fromkeys(n for _, b in baselines for n in b["models"]):
+        held = [
+            (baseline_kind(b) or path, b["models"][name]["metrics"]) for path, b in baselines if name in b["models"]
+        ]
+        model = models[name] = {"metrics": {}, "best_metrics": {}, "metric_kinds": {}, "ratios": {}}
+        for metric in quality:
+            values = sorted(
+                ((m[metric], k) for k, m in held if m.get(metric) is not None),
+                reverse=not METRICS[metric].higher_is_better,  # least favourable first
+            )
+            model["metrics"][metric] = values[0][0] if values else None
+            model["best_metrics"][metric] = values[-1][0] if values else None
+            same = len(values) > 1 and values[0][0] == values[-1][0]
+            model["metric_kinds"][metric] = "every kind" if same else values[0][1] if values else None
+    return {
+        "schema": BASELINE_SCHEMA,
+        **expected,
+        "cross_kind": {"kind": kind, "baselines": [[baseline_kind(b), path] for path, b in baselines]},
+        "rules": {
+            "quality": {
+                m: {"higher_is_better": METRICS[m].higher_is_better, "tolerance": tol} for m, tol in quality.items()
+            },
+            "quality_note": CROSS_KIND_NOTE,
+            "time": {},
+            "time_reference": TIME_REFERENCE,
+        },
+        "models": models,
+    }

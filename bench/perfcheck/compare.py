@@ -9,7 +9,6 @@ from ..schema import METRICS, Results, identity_differences
 from .rules import QUALITY_TOLERANCES, TIME_MARGINS, TIME_REFERENCE
 
 REGRESSION, ADVISORY, IMPROVED, OK, NOT_APPLICABLE = "REGRESSION", "slower (advisory)", "improved", "ok", "n/a"
-OTHER_MACHINE = "worse (other machine)"  # a regression verdict against a baseline of another machine kind: not failing
 
 
 class BadInput(ValueError):
@@ -184,21 +183,13 @@ def time_rule(baseline: dict, name: str, metric: str) -> tuple[float, bool]:
     return margin, metric in model.get("advisory", ())
 
 
-def compare(baseline: dict, current: dict, other_machine: bool = False) -> list[dict]:
+def compare(baseline: dict, current: dict) -> list[dict]:
     """One finding per model and metric: baseline, current, change, verdict, and the rule applied.
 
-    other_machine: the baseline comes from another kind of machine, whose numbers do not carry over:
-    every REGRESSION is shown as OTHER_MACHINE instead, and nothing fails.
+    A baseline from baseline.cross_kind_baseline has no time rules (no time findings), compares quality with
+    the least favourable value of the other kinds (`metric_kinds` says which kind, kept in the finding as
+    `baseline_kind`), and calls a value improved only when it is also better than the most favourable one.
     """
-    findings = _compare(baseline, current)
-    if other_machine:
-        for f in findings:
-            if f["verdict"] in (REGRESSION, ADVISORY):
-                f["verdict"] = OTHER_MACHINE
-    return findings
-
-
-def _compare(baseline: dict, current: dict) -> list[dict]:
     rules = baseline["rules"]
     findings = []
     for name, base in baseline["models"].items():
@@ -219,6 +210,9 @@ def _compare(baseline: dict, current: dict) -> list[dict]:
         for metric, rule in rules["quality"].items():
             b, c = base["metrics"].get(metric), cur["metrics"].get(metric)
             verdict, change = verdict_quality(metric, b, c, rule["tolerance"])
+            best = base.get("best_metrics", {}).get(metric, b)
+            if verdict == IMPROVED and verdict_quality(metric, best, c, rule["tolerance"])[0] != IMPROVED:
+                verdict = OK  # better than one kind's baseline, not than every kind's
             findings.append(
                 {
                     "model": name,
@@ -229,6 +223,7 @@ def _compare(baseline: dict, current: dict) -> list[dict]:
                     "change": change,
                     "verdict": verdict,
                     "tolerance": rule["tolerance"],
+                    **({"baseline_kind": base["metric_kinds"].get(metric)} if "metric_kinds" in base else {}),
                 }
             )
         for metric in rules["time"]:
@@ -258,5 +253,5 @@ def regressed(findings: list[dict]) -> list[dict]:
 
 
 def advisories(findings: list[dict]) -> list[dict]:
-    """Advisory metrics past their margin, and anything worse than a baseline of another machine: shown, never failing."""
-    return [f for f in findings if f["verdict"] in (ADVISORY, OTHER_MACHINE)]
+    """Advisory metrics past their margin: shown, never failing."""
+    return [f for f in findings if f["verdict"] == ADVISORY]

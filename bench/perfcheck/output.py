@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import METRICS
-from .compare import ADVISORY, IMPROVED, NOT_APPLICABLE, OK, OTHER_MACHINE, REGRESSION, run_reference_ms
+from .compare import ADVISORY, IMPROVED, NOT_APPLICABLE, OK, REGRESSION, run_reference_ms
 from .rules import ADVISORY_MARGIN, MARGIN_FLOOR, SAFETY_FACTOR, TIME_REFERENCE
 
 
@@ -38,8 +38,12 @@ VERDICT_STYLE = {
     ADVISORY: "yellow",
     IMPROVED: "cyan",
     NOT_APPLICABLE: "dim",
-    OTHER_MACHINE: "yellow",
 }
+
+
+def _fmt_baseline(f: dict) -> str:
+    text = _fmt(f["kind"], f["baseline"])
+    return f"{text} ({f['baseline_kind']})" if f.get("baseline_kind") else text
 
 
 def findings_table(findings: list[dict], baseline: dict, n_runs: int):
@@ -48,14 +52,27 @@ def findings_table(findings: list[dict], baseline: dict, n_runs: int):
     ds = baseline["dataset"]
     reference = baseline["rules"].get("time_reference", TIME_REFERENCE)
     advisory = "; advisory: shown, never fails" if any(f.get("advisory") for f in findings) else ""
-    table = Table(
-        title=f"regression check: profile {baseline['profile']}, {ds['name']} ({ds['fingerprint'][:19]}), "
-        f"seed {baseline['seed']}; baseline = median of {len(baseline.get('sources', [])) or '?'} "
-        f"run(s), current = median of {n_runs} run(s)",
-        caption="quality: values, absolute tolerance. time: ratio to the reference workload "
-        f"({'pooled over the run' if reference == 'run' else 'of the row'}): time / reference_ms, "
-        "throughput: images per reference workload; rule: the factor of slowdown that fails" + advisory,
+    setup = (
+        f"regression check: profile {baseline['profile']}, {ds['name']} ({ds['fingerprint'][:19]}), "
+        f"seed {baseline['seed']}"
     )
+    if "cross_kind" in baseline:  # baseline.cross_kind_baseline: quality only, against the other kinds
+        title = f"{setup}; quality only, against the other kinds' baselines; current = median of {n_runs} run(s)"
+        caption = (
+            "quality: values, absolute tolerance across kinds; baseline: the least favourable value of the "
+            "other kinds (which kind in brackets); time: not judged without a baseline of this kind"
+        )
+    else:
+        title = (
+            f"{setup}; baseline = median of {len(baseline.get('sources', [])) or '?'} run(s), "
+            f"current = median of {n_runs} run(s)"
+        )
+        caption = (
+            "quality: values, absolute tolerance. time: ratio to the reference workload "
+            f"({'pooled over the run' if reference == 'run' else 'of the row'}): time / reference_ms, "
+            "throughput: images per reference workload; rule: the factor of slowdown that fails" + advisory
+        )
+    table = Table(title=title, caption=caption)
     for col, justify in [
         ("model", "left"),
         ("metric", "left"),
@@ -64,7 +81,7 @@ def findings_table(findings: list[dict], baseline: dict, n_runs: int):
         ("current", "right"),
         ("change", "right"),
         ("verdict", "left"),
-        ("raw, not compared", "right"),
+        *([] if "cross_kind" in baseline else [("raw, not compared", "right")]),
     ]:
         table.add_column(col, justify=justify)
     previous = None
@@ -76,11 +93,11 @@ def findings_table(findings: list[dict], baseline: dict, n_runs: int):
             f["model"] if f["model"] != previous else "",
             f["metric"],
             _rule_text(f),
-            _fmt(f["kind"], f["baseline"]),
+            _fmt_baseline(f),
             _fmt(f["kind"], f["current"]),
             f["change"],
             f"[{style}]{f['verdict']}[/{style}]",
-            _fmt_raw(f),
+            *([] if "cross_kind" in baseline else [_fmt_raw(f)]),
         )
         previous = f["model"]
     return table

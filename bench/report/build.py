@@ -12,22 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.significance import resolution_sentence
 from ..files import atomic_write_bytes
 from ..results import load_predictions, load_test_set, predictions_file, read_results
-from ..schema import N_CLASSES, Results, Row, Run
-from ..significance import resolution_sentence
-from . import evaluation, figures
+from ..schema import Results, Run
+from . import evaluation, figures, offmnist, optimisation
 from .columns import (
     TIED_NOTE,
     comparison_table,
     concurrency_note,
     execution_text,
     ok_rows_by_accuracy,
-    seed_entries,
-    seed_spread,
     wall_time_text,
 )
-from .document import BulletList, Cell, Document, Heading, Note, Paragraph, Table, figure_block, to_html, to_markdown
+from .document import BulletList, Cell, Document, Heading, Note, Table, figure_block, to_html, to_markdown
+from .model_sections import cross_model_section, model_section
 from .timing import time_section
 
 N_SAMPLE_PREDICTIONS = 12
@@ -191,130 +190,6 @@ def sample_predictions_section(results: Results, arrays: dict, fig_dir: Path) ->
     return blocks
 
 
-def top_confusions(cm, limit=10) -> list[str]:
-    cm = np.asarray(cm)
-    off = [(cm[i, j], i, j) for i in range(N_CLASSES) for j in range(N_CLASSES) if i != j and cm[i, j] > 0]
-    return [
-        f"true {i} -> predicted {j}: {n} case{'s' if n != 1 else ''}" for n, i, j in sorted(off, reverse=True)[:limit]
-    ]
-
-
-def model_section(row: Row, arrays: dict, fig_dir: Path) -> list:
-    name, m = row.name, row.metrics
-    pc = row.per_class
-    blocks = [
-        Heading(2, f"Model: {name}"),
-        Paragraph(
-            f"{row.family} - {row.description}. Accuracy {m['accuracy']:.2%} "
-            f"({m['error_count']} errors of {row.n_test:,}), trained on {row.n_train:,} images "
-            f"in {m['train_seconds']:.1f} s."
-        ),
-        Paragraph(
-            "Settings: "
-            + ", ".join(f"{k}={v}" for k, v in sorted(row.settings.items()))
-            + (
-                f" ({', '.join(sorted(row.settings_source['settings']))} from {row.settings_source['source']}, "
-                "not the registry)"
-                if row.settings_source
-                else ""
-            )
-        ),
-        *_inference_paragraph(row.inference),
-        *_seeds_paragraph(row),
-        _figure(
-            figures.confusion_matrix(row.confusion_matrix, name, fig_dir / f"cm_{name}.png"),
-            fig_dir,
-            f"{name}: confusion matrix",
-        ),
-        Table(
-            ["true \\ predicted", *map(str, range(N_CLASSES))],
-            [[str(i), *map(str, r)] for i, r in enumerate(row.confusion_matrix)],
-            caption="Counts.",
-        ),
-        Table(
-            ["digit", "precision", "recall", "F1", "ROC-AUC", "support"],
-            [
-                [
-                    str(d),
-                    f"{pc['precision'][d]:.4f}",
-                    f"{pc['recall'][d]:.4f}",
-                    f"{pc['f1'][d]:.4f}",
-                    "-" if pc["roc_auc"][d] is None else f"{pc['roc_auc'][d]:.5f}",
-                    str(pc["support"][d]),
-                ]
-                for d in range(N_CLASSES)
-            ],
-        ),
-    ]
-    preds = arrays["predictions"].get(name)
-    if preds is not None:
-        blocks.append(
-            _figure(
-                figures.roc_curves(
-                    preds["y_true"], preds["proba"].astype(np.float64), name, fig_dir / f"roc_{name}.png"
-                ),
-                fig_dir,
-                f"{name}: ROC curves",
-            )
-        )
-    if row.history:
-        blocks.append(
-            _figure(
-                figures.training_curves(row.history, name, fig_dir / f"history_{name}.png"),
-                fig_dir,
-                f"{name}: loss and accuracy per epoch",
-            )
-        )
-    blocks += [Heading(3, f"{name}: error analysis"), BulletList(top_confusions(row.confusion_matrix) or ["no errors"])]
-    if preds is not None and arrays["x_test"] is not None and m["error_count"]:
-        conf = preds["proba"].max(axis=1)
-        blocks.append(
-            _figure(
-                figures.misclassified_gallery(
-                    arrays["x_test"], preds["y_true"], preds["y_pred"], conf, name, fig_dir / f"errors_{name}.png"
-                ),
-                fig_dir,
-                f"{name}: misclassified test images, most confident first (true -> predicted, confidence)",
-            )
-        )
-    elif preds is None:
-        blocks.append(Paragraph("Predictions file not available: no ROC curves or error gallery."))
-    return blocks
-
-
-def cross_model_section(arrays: dict, fig_dir: Path) -> list:
-    preds = arrays["predictions"]
-    if len(preds) < 2:
-        return []
-    names = list(preds)
-    wrong = {n: preds[n]["y_pred"] != preds[n]["y_true"] for n in names}
-    shared = np.array([[int((wrong[a] & wrong[b]).sum()) for b in names] for a in names])
-    everyone = np.flatnonzero(np.logical_and.reduce([wrong[n] for n in names]))
-    blocks = [
-        Heading(2, "Errors across models"),
-        Paragraph(f"{len(everyone)} test images are misclassified by all {len(names)} models."),
-        Table(
-            ["", *names],
-            [[a, *map(str, shared[i])] for i, a in enumerate(names)],
-            caption="Errors shared by each pair of models; the diagonal is each model's own error count.",
-        ),
-        _figure(
-            figures.shared_errors(names, shared, fig_dir / "shared_errors.png"),
-            fig_dir,
-            "Shared errors between pairs of models",
-        ),
-    ]
-    if len(everyone) and arrays["x_test"] is not None:
-        blocks.append(
-            _figure(
-                figures.common_errors(arrays["x_test"], arrays["y_test"], everyone[:32], fig_dir / "common_errors.png"),
-                fig_dir,
-                "Test images every model gets wrong (true label, test index)",
-            )
-        )
-    return blocks
-
-
 _figure = figure_block
 
 
@@ -336,9 +211,10 @@ def build_document(results: Results, arrays: dict, fig_dir: Path, run_dir: Path 
         *evaluation.seeds_section(results),
         *evaluation.calibration_section(results, fig_dir),
         *evaluation.robustness_section(results, run_dir, fig_dir),
+        *offmnist.offmnist_section(results, run_dir, fig_dir),
         *evaluation.curves_section(results, fig_dir),
-        *evaluation.optimisation_section(results, fig_dir),
-        *evaluation.tuning_section(results),
+        *optimisation.optimisation_section(results, fig_dir),
+        *optimisation.tuning_section(results),
         *run_section(results),
         *dataset_section(results, arrays, fig_dir),
         *sample_predictions_section(results, arrays, fig_dir),
@@ -371,18 +247,6 @@ def _seed_text(run: Run) -> str:
     )
 
 
-def _seeds_paragraph(row: Row) -> list:
-    """Each seed's accuracy and training time, then their mean and sample standard deviation."""
-    if not row.seed_runs:
-        return []
-    text = "Seeds: " + "; ".join(f"{r.seed}: {r.accuracy:.2%} in {r.train_seconds:.0f} s" for r in seed_entries(row))
-    text += f". Accuracy {seed_spread(row)} (mean ± sample standard deviation)"
-    failed = [r for r in row.seed_runs if not r.ok]
-    if failed:
-        text += "; failed: " + "; ".join(f"seed {r.seed}: {r.error or ''}" for r in failed)
-    return [Paragraph(text + ".")]
-
-
 def runtime_text(row) -> str:
     """'; single images through onnxruntime (same digit as the model on all 10,000 test images; pilot p50
     native 23.7 ms, onnxruntime 0.27 ms)', or '' for a row measured before runtimes were compared."""
@@ -404,17 +268,3 @@ def _why_left_out(candidate: dict) -> str:
     if "error" in candidate:
         return f"failed: {candidate['error']}"
     return f"same digit on {candidate['same_predictions']:.2%} of the test images"
-
-
-def _inference_paragraph(check: dict | None) -> list:
-    """A model predicting through its own inference path says how it agrees with the model it came from."""
-    if not check:
-        return []
-    interpreter = f" ({check['interpreter']})" if check.get("interpreter") else ""
-    return [
-        Paragraph(
-            f"Inference: {check['inference']}{interpreter}; same prediction as the Keras model on "
-            f"{check['same_predictions_as_keras']:.2%} of the test images (largest probability "
-            f"difference {check['max_abs_proba_difference']:.1e})."
-        )
-    ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..evaluation.significance import not_significantly_different_from_best
 from ..schema import COMPARISON, METRICS, Results, Row, Run, SeedRun
-from ..significance import not_significantly_different_from_best
 from .document import Cell, Table
 
 COLUMNS = [METRICS[key] for key in COMPARISON]

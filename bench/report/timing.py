@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..evaluation.timing import reference_gflop_s
 from ..schema import Results
-from ..timing import reference_gflop_s
 from .document import Paragraph, Table
 
 # (row key, column title): training phases, then what the run does with a trained model

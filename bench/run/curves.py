@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from . import environment, metrics
-from .data import DataError, Splits, load_dataset, stratified_subset
+from .. import environment
+from ..data import Splits, load_dataset, stratified_subset
+from ..evaluation import metrics
+from ..registry import MODELS, PROFILES
+from ..results import RESULTS_NAME, now, read_results, write_results
+from ..schema import N_CLASSES, OK, SCHEMA, Results, Run
 from .executors import InProcess, run_jobs
 from .jobs import DataSpec, Job, share_loaded
-from .registry import MODELS, PROFILES
-from .results import RESULTS_NAME, now, read_results, write_results
-from .schema import N_CLASSES, OK, SCHEMA, Results, Run
 
 DEFAULT_SIZES = (500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
 DEFAULT_MODELS = ("hog-svm", "random-forest", "knn", "mlp", "lenet5")  # the five fastest
@@ -131,7 +132,7 @@ def run_curves(
     on_retry=None,
 ) -> Path:
     """Measure every (model, size) not already finished in out_dir; returns the results path. executor: where
-    the points are trained (bench.executors; default: one after another in this process)."""
+    the points are trained (bench.run.executors; default: one after another in this process)."""
     out_dir = Path(out_dir)
     results_path = out_dir / RESULTS_NAME
     if out_dir.exists() and not out_dir.is_dir():
@@ -191,7 +192,7 @@ def run_curves(
     start = time.perf_counter()
     done = {(p["model"], p["size"]) for p in results.curves if p["status"] == OK}
     jobs = [
-        Job("curve", "bench.curves:point_task", n, seed, PROFILE, data, job_threads, size=s)
+        Job("curve", "bench.run.curves:point_task", n, seed, PROFILE, data, job_threads, size=s)
         for s in sizes
         for n in model_names
         if (n, s) not in done
@@ -226,126 +227,3 @@ def run_curves(
 
     run_jobs(executor, jobs, finished, retries=retries, timeout=time_limit, on_retry=on_retry)
     return results_path
-
-
-def build_parser():
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="benchmark.py curves",
-        description="Learning curves: train each model on stratified subsets of the training set and score it on "
-        "the whole test set; one point per model and size, written as each finishes.",
-        epilog="exit codes: 0 every point measured; 1 a point failed (the others are kept); 2 bad input; "
-        "130 interrupted (use --resume).",
-    )
-    p.add_argument(
-        "--models",
-        default=",".join(DEFAULT_MODELS),
-        metavar="A,B",
-        help=f"comma-separated model names or 'all' (default: {','.join(DEFAULT_MODELS)})",
-    )
-    p.add_argument(
-        "--sizes",
-        default=",".join(map(str, DEFAULT_SIZES)),
-        metavar="N,M",
-        help="training-set sizes before the 10%% validation split (default: %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsets and the training (default: 0)")
-    p.add_argument(
-        "--out", metavar="DIR", help="where results.json and the report go (default: reports/<time>-curves/)"
-    )
-    p.add_argument("--resume", action="store_true", help="continue the curves in --out; finished points are skipped")
-    p.add_argument("--dataset", choices=["mnist", "mnist-sample", "kaggle"], default="mnist")
-    p.add_argument("--data", metavar="PATH", help="data location as for the main command (default: $MNIST_PATH)")
-    p.add_argument("--offline", action="store_true", help="never try to download MNIST")
-    from .console import add_executor_options
-
-    add_executor_options(p, PROFILES)
-    return p
-
-
-def main(argv) -> int:
-    from datetime import datetime
-
-    from .console import EXIT_FAILED, command_line, esc, fail, interrupted, make_console
-    from .executors import ExecutorError, open_executor
-    from .registry import parse_model_names
-    from .results import ResultsError
-
-    args = build_parser().parse_args(argv)
-    console = make_console()
-    out_dir = Path(args.out or Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-curves")
-    command = command_line("curves", *argv)
-
-    def show(p):
-        if p["status"] == OK:
-            console.print(
-                f"{p['model']} on {p['size']:,} images: accuracy {p['accuracy']:.4f}, trained in "
-                f"{p['train_seconds']:.1f} s"
-                + (
-                    f" (epochs run {p['settings']['epochs_run']} of up to {p['settings']['epochs']})"
-                    if p["settings"]
-                    else ""
-                )
-            )
-        else:
-            console.print(f"[red]{p['model']} on {p['size']:,} images failed: {esc(p['error'])}[/red]")
-
-    def retrying(job, error, attempt):
-        console.print(f"[yellow]{job.label} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
-
-    try:
-        names = parse_model_names(args.models)
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
-            results_path = run_curves(
-                names,
-                args.sizes,
-                seed=args.seed,
-                out_dir=out_dir,
-                dataset=args.dataset,
-                data_path=args.data,
-                download=not args.offline,
-                resume=args.resume,
-                command=command.strip(),
-                on_point=show,
-                executor=executor,
-                retries=executor.retries,
-                on_retry=retrying,
-            )
-    except (CurvesError, DataError, ResultsError, ExecutorError, ValueError) as e:
-        return fail(console, str(e))
-    except KeyboardInterrupt:
-        return interrupted(
-            console,
-            f"finished points are kept; continue with: "
-            f"python benchmark.py curves --resume --out {out_dir} (same --models and --sizes)",
-        )
-    results = read_results(results_path)
-    console.print(curves_table(results))
-    console.print(f"results: {esc(results_path)} (wall time {results.run.total_wall_seconds:.0f} s)")
-    from .report.cli import write_reports
-
-    write_reports(console, results_path)
-    failed = [f"{p['model']}@{p['size']}" for p in results.curves if p["status"] != OK]
-    if failed:
-        return fail(console, f"point(s) failed: {', '.join(failed)} (details in {results_path})", EXIT_FAILED)
-    return 0
-
-
-def curves_table(results: Results):
-    """Terminal table: accuracy per model (rows) and size (columns)."""
-    from rich.table import Table
-
-    points = {(p["model"], p["size"]): p for p in results.curves}
-    sizes = sorted({s for _, s in points})
-    table = Table(title="learning curves: test accuracy by training-set size")
-    table.add_column("model")
-    for s in sizes:
-        table.add_column(f"{s:,}", justify="right")
-    for name in dict.fromkeys(m for m, _ in points):
-        cells = []
-        for s in sizes:
-            p = points.get((name, s))
-            cells.append("-" if p is None else (f"{p['accuracy']:.2%}" if p["status"] == OK else "[red]failed[/red]"))
-        table.add_row(name, *cells)
-    return table

@@ -6,7 +6,7 @@ dataset name, path, split and the fingerprint the run saw) and which function do
 this process or another: it loads the data itself (once per process), refuses data whose
 fingerprint differs from the run's, sets its thread counts, calls the task and returns its plain
 result (a dict: rows as JSON, arrays as numpy) plus where it ran. Nothing large crosses the wire
-and no Keras object comes back, so any executor (bench.executors) can carry a job.
+and no Keras object comes back, so any executor (bench.run.executors) can carry a job.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .data import DataError, Splits, load_dataset
+from ..data import DataError, Splits, load_dataset
 
 
 class DataMismatch(DataError):
@@ -142,7 +142,7 @@ def where(threads: int | None = None) -> dict:
         worker = get_worker().address
     except (ImportError, ValueError):  # not on a Dask worker
         pass
-    from .environment import thread_counts
+    from ..environment import thread_counts
 
     return {
         "worker": worker,
@@ -162,7 +162,7 @@ def _threads(n: int | None):
     if n is None:
         yield
         return
-    from . import threads
+    from .. import threads
 
     if _tensorflow_threads is None:
         if "tensorflow" in sys.modules:

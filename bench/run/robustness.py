@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import corruptions
-from .data import DataError
+from .. import corruptions
+from ..data import DataError
+from ..files import atomic_write_bytes
+from ..registry import PROFILES
+from ..results import ROBUSTNESS_SAMPLES_NAME, now, write_results
+from ..schema import SCHEMA, Row
 from .executors import InProcess, run_jobs
-from .files import atomic_write_bytes
 from .jobs import Job
-from .registry import PROFILES
-from .results import ROBUSTNESS_SAMPLES_NAME, now, write_results
-from .saved import SavedModelError, check_same_model, load_saved_model, open_run, run_test_set
-from .schema import SCHEMA, Row
+from .saved import SavedModelError, check_same_model, load_saved_model, model_file, open_run, run_test_set
 
 
 class RobustnessError(ValueError):
@@ -108,7 +108,7 @@ def run_robustness(
     names: None or 'all' means all 18 generated, or with mnist_c_path every MNIST-C folder present.
     models: which of the run's models (None: every ok row). on_model(name, entry) is called after each.
     models_dir: besides run_dir, the one folder a saved model the results file names may be in.
-    executor: where each model is measured (bench.executors; default: one after another in this process).
+    executor: where each model is measured (bench.run.executors; default: one after another in this process).
     A model measured again the same way (source, severity, seed) keeps its other corruptions.
     """
     run_dir = Path(run_dir)
@@ -152,14 +152,14 @@ def run_robustness(
     jobs = [
         Job(
             "robustness",
-            "bench.robustness:model_task",
+            "bench.run.robustness:model_task",
             row.name,
             row.seed,
             results.run.profile,
             None,
             threads,
             out_dir=run_dir_text,
-            options={**options, "row": row.to_json()},
+            options={**options, "row": {**row.to_json(), "model_path": str(model_file(row, run_dir, models_dir))}},
         )
         for row in rows
     ]
@@ -210,97 +210,3 @@ def _save_samples(path: Path, images: np.ndarray, names: list[str]) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, images=images, names=np.array(["clean", *names]))
     atomic_write_bytes(path, buf.getvalue())
-
-
-def build_parser():
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="benchmark.py robustness",
-        description="Score the models a run saved on its test images under MNIST-C style corruptions; the numbers go "
-        "into the run's results.json and report.",
-        epilog="corruptions: " + ", ".join(corruptions.CORRUPTIONS) + "\nexit codes: 0 done; 2 bad input.",
-    )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the folder a run wrote (its --out), with results.json")
-    p.add_argument(
-        "--corruptions", default="all", metavar="A,B", help="comma-separated corruptions, or 'all' (default)"
-    )
-    p.add_argument(
-        "--severity",
-        type=int,
-        default=corruptions.DEFAULT_SEVERITY,
-        help=f"1 (mild) to 5 (harsh); {corruptions.DEFAULT_SEVERITY} is MNIST-C's level (default)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions' randomness (default: 0)")
-    p.add_argument("--models", metavar="A,B", help="which of the run's models (default: every measured one)")
-    p.add_argument(
-        "--models-dir",
-        metavar="DIR",
-        default="models",
-        help="where the run saved its models, if not inside RUN_DIR (default: models/); a model the "
-        "results file places anywhere else is refused",
-    )
-    p.add_argument(
-        "--data",
-        metavar="MNIST_C_DIR",
-        help="use the released MNIST-C (a folder of <corruption>/test_images.npy and test_labels.npy) "
-        "instead of generating the corruptions",
-    )
-    from .console import add_executor_options
-
-    add_executor_options(p, PROFILES)
-    return p
-
-
-def main(argv) -> int:
-    import time
-
-    from .console import command_line, esc, fail, interrupted, make_console
-    from .data import DataError
-    from .executors import ExecutorError, open_executor
-    from .results import ResultsError
-
-    args = build_parser().parse_args(argv)
-    console = make_console()
-    command = command_line("robustness", *argv)
-    start = time.perf_counter()
-
-    def show(name, entry):
-        drop = "-" if entry["relative_drop"] is None else f"{100 * entry['relative_drop']:.1f}%"
-        console.print(
-            f"{name}: clean {entry['clean_accuracy']:.4f}, mean over corruptions {entry['mean_accuracy']:.4f} "
-            f"({drop} lower), {time.perf_counter() - start:.0f} s so far"
-        )
-
-    def retrying(job, error, attempt):
-        console.print(f"[yellow]{job.model} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
-
-    try:
-        names = args.corruptions
-        models = args.models.split(",") if args.models else None
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
-            results_path = run_robustness(
-                args.run_dir,
-                names,
-                args.severity,
-                args.seed,
-                args.data,
-                models,
-                command=command,
-                on_model=show,
-                executor=executor,
-                retries=executor.retries,
-                on_retry=retrying,
-                models_dir=args.models_dir,
-            )
-    except (RobustnessError, DataError, ResultsError, ExecutorError, ValueError) as e:
-        return fail(console, str(e))
-    except KeyboardInterrupt:
-        return interrupted(console, "the models already scored are kept in the run's results file")
-    console.print(
-        f"robustness of every model measured in {time.perf_counter() - start:.0f} s; results: {esc(results_path)}"
-    )
-    from .report.cli import write_reports
-
-    write_reports(console, results_path)
-    return 0

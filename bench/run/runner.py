@@ -1,30 +1,26 @@
 """The benchmark loop: load data once, turn the models (and further seeds) into jobs, write each row.
 
-Every model and every further seed is one `bench.jobs.Job`; an executor (in this process by default,
+Every model and every further seed is one `bench.run.jobs.Job`; an executor (in this process by default,
 or a local pool, or a Dask cluster) runs them, and this process writes each row (atomically) the
 moment its job finishes, so a killed run loses at most the jobs in progress, and `resume=True`
-skips every finished model and seed.
+skips every finished model and seed. What one job does (build, fit, save and measure a model) is
+bench.run.model_job.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import calibration, environment, metrics, progress, significance, threads
-from .console import esc
-from .data import Splits, load_dataset
-from .executors import InProcess, run_jobs
-from .files import atomic_write_bytes
-from .jobs import DataSpec, Job, share_loaded
-from .registry import MODELS, PROFILES
-from .results import (
+from .. import environment, progress, threads
+from ..console import esc
+from ..data import Splits, load_dataset
+from ..evaluation import significance
+from ..files import as_typed
+from ..registry import MODELS, PROFILES
+from ..results import (
     RESULTS_NAME,
     load_predictions,
-    model_run_path,
     now,
     predictions_file,
     read_results,
@@ -32,11 +28,10 @@ from .results import (
     save_test_set,
     write_results,
 )
-from .runtime_choice import PILOT_CALLS, fastest_runtime
-from .schema import SCHEMA, SEED_METRICS, Results, Row, Run, SeedRun, identity_differences
-from .timing import PhaseClock
-
-TRAINED_NETWORKS = "networks"  # the models folder's subfolder where trained networks are kept for reuse
+from ..schema import SCHEMA, Results, Row, Run, SeedRun, identity_differences
+from .executors import InProcess, run_jobs
+from .jobs import DataSpec, Job, share_loaded
+from .model_job import settings_of
 
 
 class RunError(ValueError):
@@ -68,141 +63,16 @@ def check_resumable(results: Results, splits: Splits, profile: str, seed: int, p
         raise RunError(f"{path}: cannot resume, {'; '.join(mismatches)}")
 
 
-def measure(
-    est, splits: Splits, latency_calls: int, threads: int | None = None, clock: PhaseClock | None = None
-) -> tuple[dict, np.ndarray, dict]:
-    """Quality on the test split, then batch throughput, then single-image latency through the fastest
-    runtime that gives the model's own digit on every test image (bench.runtime_choice). clock: where
-    the seconds of each step are added (predict_test includes a network's conversion to LiteRT).
-
-    Returns (measurements: metrics.quality's keys plus throughput and latency, test probabilities (N, 10),
-    the runtime record).
-    """
-    clock = clock or PhaseClock()
-    with clock("predict_test"):
-        proba = est.predict_proba(splits.x_test)
-    measured = metrics.quality(splits.y_test, proba)
-    with clock("throughput"):
-        measured.update(metrics.throughput(est.predict_proba, splits.x_test))
-    with clock("runtime_choice"):
-        runtime = fastest_runtime(
-            est.predict_proba,
-            est.runtime_candidates(threads),
-            splits.x_test,
-            proba.argmax(axis=1),
-            min(PILOT_CALLS, latency_calls),
-        )
-    with clock("latency"):
-        measured.update(metrics.latency(runtime.predict, splits.x_test, calls=latency_calls))
-    return measured, proba, runtime.record
-
-
-def model_task(job: Job, splits: Splits) -> dict:
-    """A "model" job: train, save and measure one model. Returns {"row": Row JSON, "proba": (N, 10) test
-    probabilities}; the caller writes the predictions beside its results file."""
-    name, profile, seed = job.model, job.profile, job.seed
-    spec = MODELS[name]
-    est = spec.build(profile, seed, threads=job.threads, **_settings(job.params))
-    models_dir = Path(job.models_dir)
-    model_path = models_dir / f"{name}{est.file_suffix}"
-    est.set_artifact_path(model_path)
-    est.reuse_trained_in(models_dir / TRAINED_NETWORKS)
-    train_seconds = fit_timed(est, splits)
-    clock = PhaseClock()
-    with clock("save"):
-        est.save(model_path)
-    reference = metrics.reference_workload()  # machine speed right now, for machine-independent time ratios
-    measured, proba, runtime = measure(est, splits, PROFILES[profile].latency_calls, job.threads, clock)
-    with clock("inference_check"):
-        inference = est.inference_check(splits.x_test, proba)
-    history = est.training_history()
-    per_class, confusion_matrix = measured.pop("per_class"), measured.pop("confusion_matrix")
-    measured.pop("ece_bins")  # stated in the report's method line
-    # `predict` and `serve` show which run a saved model came from and how it scored there
-    run_info = {
-        "model": name,
-        "results": str((Path(job.out_dir) / RESULTS_NAME).resolve()),
-        "dataset": splits.name,
-        "data_fingerprint": splits.fingerprint,
-        "profile": profile,
-        "seed": seed,
-        "n_train": est.n_train_,
-        "accuracy": measured["accuracy"],
-        "finished_at": now(),
-    }
-    atomic_write_bytes(model_run_path(model_path), json.dumps(run_info, indent=1).encode())
-    row = Row(
-        name=name,
-        family=spec.family,
-        status="ok",
-        description=spec.description,
-        seed=seed,
-        estimator=type(est).__name__,
-        settings=est.get_params(),
-        n_train=est.n_train_,
-        n_test=int(len(splits.y_test)),
-        metrics={
-            "train_seconds": train_seconds,
-            **measured,
-            "params": est.n_params(),
-            "size_bytes": _size_on_disk(model_path),
-            "reference_ms": reference["reference_ms"],
-        },
-        reference_ms_repeats=reference["reference_ms_repeats"],
-        per_class=per_class,
-        confusion_matrix=confusion_matrix,
-        history=history,
-        reliability=calibration.reliability_bins(splits.y_test, proba),
-        # a model with its own inference path (TensorFlow Lite) shows it predicts as the model it came from
-        inference=inference,
-        runtime=runtime,
-        time_breakdown=metrics.time_breakdown(train_seconds, history, est.forward_flops(), clock.seconds),
-        model_path=str(model_path),
-        predictions_path=f"predictions/{name}.npz",
-        finished_at=now(),
-        settings_source=job.params,
-    )
-    return {"row": row.to_json(), "proba": proba.astype(np.float32)}
-
-
-def fit_timed(est, splits: Splits) -> float:
-    """Fit on the training split (validation split for early stopping/calibration); returns seconds, not counting
-    the import of the model's libraries (a pool's or Dask worker's first job would pay it, an in-process one not)."""
-    est.import_libraries()
-    start = time.perf_counter()
-    est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
-    return time.perf_counter() - start
-
-
-def seed_task(job: Job, splits: Splits) -> dict:
-    """A "seed" job: train the model again with a further seed (same data split); {"seed_run": SeedRun JSON}."""
-    est = MODELS[job.model].build(job.profile, job.seed, threads=job.threads, **_settings(job.params))
-    est.reuse_trained_in(Path(job.models_dir) / TRAINED_NETWORKS)
-    train_seconds = fit_timed(est, splits)
-    quality = metrics.quality(splits.y_test, est.predict_proba(splits.x_test))
-    run = SeedRun(job.seed, "ok", now(), train_seconds, {k: quality[k] for k in SEED_METRICS})
-    return {"seed_run": run.to_json()}
-
-
 def check_settings(model_names, profile: str, seed: int, params: dict) -> None:
     """Every model's settings (the registry's, or --params') checked as its estimator checks them, before any
     data is read or any model trained: a bad value is one line naming the model, not a failure an hour in."""
     for name in model_names:
         params_of = params.get(name)
         try:
-            MODELS[name].build(profile, seed, **_settings(params_of))._validate_params()
+            MODELS[name].build(profile, seed, **settings_of(params_of))._validate_params()
         except (TypeError, ValueError) as e:
             source = f" (from {params_of['source']})" if params_of and params_of.get("source") else ""
             raise RunError(f"{name}'s settings{source}: {' '.join(str(e).split())}") from None
-
-
-def _settings(params: dict | None) -> dict:
-    return params["settings"] if params else {}
-
-
-def _size_on_disk(path: Path) -> int:
-    """Bytes of the saved model, its JSON sidecar included."""
-    return sum(p.stat().st_size for p in [path, path.with_suffix(".json")] if p.is_file())
 
 
 def run(model_names, *, profile="full", **options) -> Path:
@@ -237,7 +107,7 @@ def _run(
     go into the row's "seed_runs" (quality and training time), so the row's own metrics stay those of
     `seed`. seeds=None: 1, or on resume the number the run was started with (a resumed run finishes its
     further seeds too). params: {model: {"settings": {...}, "source": path}} replacing the registry's
-    settings of those models (--params). executor: where the jobs run (bench.executors; default: one
+    settings of those models (--params). executor: where the jobs run (bench.run.executors; default: one
     after another in this process); a job that raises is tried 1 + `retries` times."""
     import statsmodels  # noqa: F401  (the intervals and tests need it: fail before training, not after)
     from rich.console import Console
@@ -337,7 +207,7 @@ def _jobs(results, model_names, profile, seed, seeds, data, threads, out_dir, mo
         "models_dir": str(models_dir.resolve()),
     }
     jobs = [
-        Job("model", "bench.runner:model_task", n, seed, params=params.get(n), **common)
+        Job("model", "bench.run.model_job:model_task", n, seed, params=params.get(n), **common)
         for n in model_names
         if not results.is_ok(n)
     ]
@@ -345,7 +215,7 @@ def _jobs(results, model_names, profile, seed, seeds, data, threads, out_dir, mo
         for n in model_names:
             done = n in results.models and any(r.seed == s and r.ok for r in results.models[n].seed_runs)
             if not done:
-                jobs.append(Job("seed", "bench.runner:seed_task", n, s, params=params.get(n), **common))
+                jobs.append(Job("seed", "bench.run.model_job:seed_task", n, s, params=params.get(n), **common))
     return jobs
 
 
@@ -373,6 +243,7 @@ class _Matrix:
         else:
             row = Row.from_json(result["row"])
             row.worker = result["worker"]
+            row.model_path = as_typed(row.model_path)
             save_predictions(self.out_dir / row.predictions_path, self.splits.y_test, result["proba"])
             m = row.metrics
             self.console.print(f"{name}: accuracy {m['accuracy']:.4f}, trained in {m['train_seconds']:.1f} s")

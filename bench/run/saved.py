@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import UnsafePathError, inside
-from .registry import MODELS
-from .results import RESULTS_NAME, ResultsError, load_predictions, load_test_set, predictions_file, read_results
-from .schema import Results, Row
+from ..files import UnsafePathError, inside
+from ..registry import MODELS
+from ..results import RESULTS_NAME, ResultsError, load_predictions, load_test_set, predictions_file, read_results
+from ..schema import Results, Row
 
 # A saved model must predict the run's test images as the run recorded (its predictions file) on at
 # least this share of them; otherwise another run has overwritten it and the numbers would be about
@@ -37,10 +37,19 @@ def model_file(row: Row, run_dir, models_dir="models") -> Path:
     where = f"{Path(run_dir) / RESULTS_NAME}: {row.name}'s model_path"
     if Path(row.model_path).name != expected:
         raise SavedModelError(f"{where}: {row.model_path!r} is not a file named {expected}")
-    try:
-        return inside(row.model_path, [run_dir, models_dir], where)
-    except UnsafePathError as e:
-        raise SavedModelError(f"{e} (give the folder that holds it with --models-dir if you trust it)") from None
+    # A relative model_path is relative to the folder the run was started in, like the command the results file
+    # records; a run folder moved with its models inside holds them relative to itself.
+    recorded = Path(row.model_path)
+    candidates = [recorded] if recorded.is_absolute() else [Path.cwd() / recorded, Path(run_dir) / recorded]
+    allowed, refused = [], None
+    for candidate in candidates:
+        try:
+            allowed.append(inside(candidate, [run_dir, models_dir], where))
+        except UnsafePathError as e:
+            refused = e
+    if not allowed:
+        raise SavedModelError(f"{refused} (give the folder that holds it with --models-dir if you trust it)")
+    return next((path for path in allowed if path.is_file()), allowed[0])
 
 
 def load_saved_model(row: Row, run_dir, models_dir="models"):

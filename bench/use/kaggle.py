@@ -1,22 +1,20 @@
-"""`benchmark.py kaggle`: train on Kaggle Digit Recognizer's train.csv, write a submission for its test.csv.
+"""Kaggle Digit Recognizer: train on its train.csv, label its test.csv (`benchmark.py kaggle`, whose face is
+bench.cli.kaggle).
 
-test.csv is read and checked before any training. The model trains with a profile's recipe on
-train.csv less a stratified sixth, which is held out to show the accuracy to expect; the
-submission (`ImageId,Label`, one row per test image, ImageId 1..N, labels 0-9) is checked, then
-written atomically.
+test.csv is read and checked before any training (`read_kaggle`). The model trains with a profile's recipe
+on train.csv less a stratified sixth (`train`), which is held out to show the accuracy to expect; the
+submission (`ImageId,Label`, one row per test image, ImageId 1..N, labels 0-9) is checked before it is
+returned as bytes (`label`, `submission_csv`).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError, load_dataset, read_kaggle_test_csv
-from ..files import atomic_write_bytes
+from ..data import Splits, load_dataset, read_kaggle_test_csv
 from ..registry import MODELS, PROFILES
 
 
@@ -24,26 +22,33 @@ class SubmissionError(ValueError):
     """The predictions do not make a valid submission (a bug, never written)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="benchmark.py kaggle",
-        description="Train one model on Kaggle Digit Recognizer's train.csv and write a submission "
-        "(ImageId,Label) for its test.csv.",
-        epilog="example: python benchmark.py kaggle --train train.csv --test test.csv --model cnn --out submission.csv",
+def read_kaggle(train: Path, test: Path, profile: str, seed: int) -> tuple[np.ndarray, Splits]:
+    """(test.csv's images, train.csv split the profile's way); test.csv first, so a bad one stops before
+    anything else. DataError if either file is unusable."""
+    x_submit = read_kaggle_test_csv(test)
+    prof = PROFILES[profile]
+    splits = load_dataset(
+        "kaggle",
+        path=train,
+        seed=seed,
+        val_fraction=prof.val_fraction,
+        train_size=prof.train_size,
+        test_size=prof.test_size,
     )
-    p.add_argument("--train", required=True, type=Path, help="Kaggle's train.csv (label, pixel0..pixel783)")
-    p.add_argument("--test", required=True, type=Path, help="Kaggle's test.csv (pixel0..pixel783)")
-    p.add_argument(
-        "--model",
-        default="cnn",
-        choices=list(MODELS),
-        metavar="NAME",
-        help=f"the model to train (default: cnn; one of {', '.join(MODELS)})",
-    )
-    p.add_argument("--out", default=Path("submission.csv"), type=Path, help="where to write (default: submission.csv)")
-    p.add_argument("--profile", default="full", choices=list(PROFILES), help="training recipe and size (default: full)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and training (default: 0)")
-    return p
+    return x_submit, splits
+
+
+def train(model: str, profile: str, seed: int, splits: Splits):
+    """The model built with the profile's recipe and fitted on the training split (validation split alongside)."""
+    est = MODELS[model].build(profile, seed)
+    est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
+    return est
+
+
+def label(est, splits: Splits, x_submit: np.ndarray) -> tuple[bytes, float]:
+    """(the checked submission CSV for x_submit, the accuracy on the held-out part of train.csv)."""
+    held_out = float((est.predict(splits.x_test) == splits.y_test).mean())
+    return submission_csv(est.predict(x_submit), len(x_submit)), held_out
 
 
 def submission_csv(labels: np.ndarray, n_test: int) -> bytes:
@@ -57,43 +62,3 @@ def submission_csv(labels: np.ndarray, n_test: int) -> bytes:
     out.write("ImageId,Label\n")
     out.writelines(f"{i},{int(d)}\n" for i, d in enumerate(labels, start=1))
     return out.getvalue().encode()
-
-
-def main(argv) -> int:
-    from ..console import esc, fail, make_console
-
-    args = build_parser().parse_args(argv)
-    console = make_console()
-    if args.out.is_dir():
-        return fail(console, f"{args.out}: is a folder; --out names the CSV file to write")
-    start = time.perf_counter()
-    try:
-        x_submit = read_kaggle_test_csv(args.test)
-        prof = PROFILES[args.profile]
-        splits = load_dataset(
-            "kaggle",
-            path=args.train,
-            seed=args.seed,
-            val_fraction=prof.val_fraction,
-            train_size=prof.train_size,
-            test_size=prof.test_size,
-        )
-    except DataError as e:
-        return fail(console, str(e))
-    console.print(
-        f"{esc(args.test)}: {len(x_submit):,} images to label; {esc(args.train)}: training {args.model} on "
-        f"{len(splits.y_train):,} images ({len(splits.y_val):,} validation, {len(splits.y_test):,} held out)"
-    )
-    est = MODELS[args.model].build(args.profile, args.seed)
-    with console.status(f"training {args.model} ({args.profile} profile)"):
-        est.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val))
-    held_out = float((est.predict(splits.x_test) == splits.y_test).mean())
-    data = submission_csv(est.predict(x_submit), len(x_submit))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out, data)
-    console.print(
-        f"wrote {esc(args.out)}: {len(x_submit):,} rows (ImageId 1..{len(x_submit)}); {args.model} scored "
-        f"{held_out:.4f} on the {len(splits.y_test):,} held-out train.csv images; "
-        f"{time.perf_counter() - start:.0f} s"
-    )
-    return 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..registry import MODELS
 from ..results import model_run_path
-from ..saved import load_error
+from ..run.saved import load_error
 
 TOP_K = 3
 

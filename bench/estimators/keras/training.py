@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import progress
+from ...evaluation.timing import PhaseClock
 from ...files import atomic_write
-from ...timing import PhaseClock
 from ..base import N_CLASSES
 from .architectures import _keras
 from .augment import random_affine

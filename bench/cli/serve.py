@@ -1,5 +1,5 @@
 """`benchmark.py serve [--host 127.0.0.1] [--port 8000] [--models-dir models/] [--allow-host NAME]`: start the
-page and API."""
+page and API; the command-line face of bench.use.serve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .serve import MAX_BODY_BYTES
+from ..use.serve import MAX_BODY_BYTES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv) -> int:
     from ..console import esc, fail, make_console
-    from .models import ModelsError, load_models, warm_up
-    from .serve import allowed_hosts, create_app, listen
+    from ..use.models import ModelsError, load_models, warm_up
+    from ..use.serve import allowed_hosts, create_app, listen
 
     args = build_parser().parse_args(argv)
     console = make_console()

@@ -1,4 +1,5 @@
-"""`benchmark.py report RESULTS.json [--out DIR] [--update-readme]`: reports without retraining."""
+"""`benchmark.py report RESULTS.json [--out DIR] [--update-readme]`: reports without retraining; the command-line
+face of bench.report."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def build_parser():
 def main(argv) -> int:
     from ..console import esc, fail, make_console
     from ..registry import MODELS
+    from ..report.build import build_reports
+    from ..report.readme import ReadmeError, check_headline, results_block, update_readme
     from ..results import ResultsError, read_results
-    from .build import build_reports
-    from .readme import ReadmeError, check_headline, results_block, update_readme
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -48,18 +49,3 @@ def main(argv) -> int:
     except FileNotFoundError as e:
         return fail(console, f"{e.filename}: no such file")
     return 0
-
-
-def write_reports(console, results_path) -> None:
-    """Build the reports beside a results file and say where; a failure is one red line, never lost work."""
-    from ..console import esc
-    from .build import build_reports
-
-    try:
-        for path in build_reports(results_path):
-            console.print(f"report: {esc(path)}")
-    except Exception as e:  # the measurements are safe on disk; a report can be rebuilt later
-        console.print(
-            f"[red]report failed ({type(e).__name__}: {esc(e)}); rebuild with: "
-            f"python benchmark.py report {esc(results_path)}[/red]"
-        )
