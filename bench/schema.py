@@ -113,7 +113,7 @@ class SeedRun:
     train_seconds: float | None = None
     metrics: dict = field(default_factory=dict)  # SEED_METRICS
     error: str | None = None
-    worker: dict | None = None  # where it ran: worker address, host, pid, thread counts (bench.jobs.where)
+    worker: dict | None = None  # where it ran: worker address, host, pid, thread counts (bench.run.jobs.where)
 
     @property
     def ok(self) -> bool:
@@ -180,16 +180,18 @@ class Row:
     predictions_path: str | None = None
     reliability: dict | None = None  # calibration.reliability_bins of the test predictions (schema 2)
     robustness: dict | None = None  # accuracy under corruptions, written by `benchmark.py robustness` (schema 2)
+    # dataset -> its scores on digits from elsewhere, written by `benchmark.py generalise` (bench.run.generalise)
+    generalisation: dict | None = None
     # settings that replaced the registry's (`--params FILE`): {"settings": {...}, "source": FILE}; None: registry
     settings_source: dict | None = None
     # the same model through other runtimes or made smaller (`benchmark.py optimise`): one flat dict each
     variants: list | None = None
-    # where it was trained and measured: worker address, host, pid, thread counts (bench.jobs.where)
+    # where it was trained and measured: worker address, host, pid, thread counts (bench.run.jobs.where)
     worker: dict | None = None
-    # the runtime single-image latency was measured through (bench.runtime_choice): latency_runtime,
+    # the runtime single-image latency was measured through (bench.evaluation.runtime_choice): latency_runtime,
     # n_checked and every candidate's agreement with the native digits and pilot median
     runtime: dict | None = None
-    # where the time went, in seconds (bench.metrics.time_breakdown): training phases, saving, measuring
+    # where the time went, in seconds (bench.evaluation.metrics.time_breakdown): training phases, saving, measuring
     time_breakdown: dict | None = None
     seed_runs: list[SeedRun] = field(default_factory=list)
     error: str | None = None
@@ -235,6 +237,7 @@ _ROW_SPECIAL = {"seed_runs", "error", "traceback", "finished_at"}
 _ROW_OPTIONAL = {
     "reliability",
     "robustness",
+    "generalisation",
     "settings_source",
     "variants",
     "worker",
