@@ -415,3 +415,13 @@ def test_knn_with_shifted_copies_searches_five_times_the_references(sample_split
     search = est.pipeline_[-1]
     assert search.n_samples_fit_ == 1500 and search._fit_method == "kd_tree"
     assert (est.predict(s.x_train[:50]) == s.y_train[:50]).mean() > 0.9
+
+
+def test_knn_searches_a_batch_by_brute_force_with_the_trees_answers(sample_splits):
+    s = sample_splits
+    est = KNN(n_neighbors=3, n_components=20, shift_copies=1, algorithm="kd_tree", n_jobs=1)
+    est.fit(s.x_train, s.y_train)
+    batch = est.predict_proba(s.x_test[: 2 * est.BRUTE_FROM])  # brute force
+    one_by_one = np.concatenate([est.predict_proba(s.x_test[i : i + 1]) for i in range(2 * est.BRUTE_FROM)])
+    assert est.pipeline_[-1]._fit_method == "kd_tree"  # the tree is still what single images use
+    np.testing.assert_allclose(batch, one_by_one, atol=1e-6)

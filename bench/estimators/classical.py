@@ -303,8 +303,21 @@ class KNN(DigitClassifier):
         if references is not None:
             self.pipeline_.steps[-1][1].fit(references, labels)
 
+    # From this many images on, the neighbours are found by brute force (the same exact search, as matrix
+    # products): a kd-tree answers one query faster (3.1 against 6.3 ms over 270,000 references), but a batch
+    # 3-4x slower, and 7x slower on images unlike any reference (inverted, noisy), where it visits most leaves.
+    BRUTE_FROM = 64
+
     def _predict_proba(self, X):
-        return self.pipeline_.predict_proba(X)
+        search = self.pipeline_[-1]
+        if len(X) < self.BRUTE_FROM or search._fit_method == "brute":
+            return self.pipeline_.predict_proba(X)
+        features = self.pipeline_[:-1].transform(X)
+        method, search._fit_method = search._fit_method, "brute"
+        try:
+            return search.predict_proba(features)
+        finally:
+            search._fit_method = method
 
     def onnx_export(self):
         """Deskew and pixel scaling in numpy; PCA and the neighbour search in ONNX. The search is brute
