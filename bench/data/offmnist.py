@@ -86,10 +86,10 @@ def _make(name: str, images, labels, source: str, note: str) -> OffMnist:
 def _where(name: str, path) -> tuple[Path, str]:
     """The file or folder given for `name` (path=, else its environment variable) and who gave it."""
     env = ENV[name]
-    given, origin = (path, "path=") if path else (os.environ.get(env), env)
+    given, origin = (path, f"--data {name}=PATH") if path else (os.environ.get(env), env)
     files = IDX_FILES[name]["images"][0] + ".gz and its labels" if name in IDX_FILES else "usps.t.bz2 or usps.h5"
     if not given:
-        raise DatasetMissing(f"{name}: not found: pass path= (--data) or set {env} to {files} or their folder")
+        raise DatasetMissing(f"{name}: not found: give --data {name}=PATH or set {env} to {files} or their folder")
     p = Path(given).expanduser()
     if not p.exists():
         raise DatasetMissing(f"{name}: {p} does not exist (given by {origin}); put {files} there or set {env}")

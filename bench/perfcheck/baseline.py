@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import as_typed
 from ..schema import METRICS, identity_differences
 from .compare import RATIO_UNITS, BadInput, RunFile, check_same_setup, identity, run_reference_ms, summarise
 from .rules import (
@@ -115,7 +116,7 @@ def make_baseline(runs: list[RunFile], command: str = "") -> dict:
         **expected,
         "sources": [
             {
-                "path": r.path,
+                "path": as_typed(str(r.path)),
                 "started_at": r.results.run.started_at,
                 "git_commit": (r.results.run.environment or {}).get("digit_bench", {}).get("git_commit"),
             }
