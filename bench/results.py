@@ -96,16 +96,21 @@ def predictions_file(run_dir, row) -> Path | None:
         raise ResultsError(str(e)) from None
 
 
+def save_arrays(path, **arrays) -> None:
+    """Plain arrays as one compressed .npz, written atomically (read back without pickle)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def save_predictions(path: Path, y_true, proba) -> None:
     """Per-model predictions for error analysis; .npz of plain arrays (loaded without pickle)."""
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
+    save_arrays(
+        path,
         y_true=np.asarray(y_true, np.int64),
         y_pred=np.argmax(proba, axis=1).astype(np.int64),
         proba=np.asarray(proba, np.float32),
     )
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_predictions(path) -> dict[str, np.ndarray]:
@@ -126,9 +131,7 @@ def _plain(obj):
 
 def save_test_set(path: Path, x_test, y_test) -> None:
     """The test images and labels beside the results, for error galleries in reports."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, x_test=x_test, y_test=y_test)
-    atomic_write_bytes(path, buf.getvalue())
+    save_arrays(path, x_test=x_test, y_test=y_test)
 
 
 def load_test_set(path) -> tuple[np.ndarray, np.ndarray] | None:

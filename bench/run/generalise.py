@@ -12,7 +12,6 @@ scored before, and `--resume` skips what was measured on the same data (same fin
 from __future__ import annotations
 
 import functools
-import io
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +20,13 @@ from ..data import DataError
 from ..data.offmnist import OFF_MNIST, DatasetMissing, load_off_mnist
 from ..evaluation import metrics
 from ..evaluation.significance import mcnemar_pairs
-from ..files import atomic_write_bytes
-from ..registry import PROFILES
-from ..results import now, write_results
+from ..results import load_predictions as load_arrays
+from ..results import now, save_arrays, write_results
 from ..schema import SCHEMA, Row
-from .executors import InProcess, run_jobs
+from .executors import InProcess
 from .jobs import Job
-from .saved import SavedModelError, check_same_model, load_saved_model, model_file, open_run, run_test_set
+from .saved import SavedModelError, open_run, run_test_set
+from .saved_jobs import checked_model, run_saved_model_jobs, saved_model_jobs
 
 FOLDER = "generalisation"  # inside the run folder: <model>.npz predictions and samples.npz
 SAMPLES_NAME = "samples.npz"
@@ -78,24 +77,15 @@ def _dataset(name: str, path: str | None):
     return load_off_mnist(name, path)
 
 
-@functools.lru_cache(maxsize=1)
-def _test_set(run_dir: str) -> tuple:
-    return run_test_set(run_dir)
-
-
 def model_task(job: Job, splits=None) -> dict:
     """A "generalise" job: one saved model of the run in job.out_dir scored on every chosen dataset.
 
     job.options: row (the model's Row JSON), datasets ([name, path or None] pairs), models_dir.
     Returns {dataset: {"entry": quality numbers, "predicted": (N,) digits}}.
     """
-    o, run_dir = job.options, job.out_dir
-    row = Row.from_json(o["row"])
-    est = load_saved_model(row, run_dir, o["models_dir"])
-    x, _ = _test_set(run_dir)
-    check_same_model(est, row, x, Path(run_dir))
+    est, _, _ = checked_model(job)
     out = {}
-    for name, path in o["datasets"]:
+    for name, path in job.options["datasets"]:
         d = _dataset(name, path)
         proba = est.predict_proba(d.images)
         q = metrics.quality(d.labels, proba)
@@ -103,17 +93,8 @@ def model_task(job: Job, splits=None) -> dict:
     return out
 
 
-def _npz_bytes(arrays: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return buf.getvalue()
-
-
 def _read_npz(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    return load_arrays(path) if path.is_file() else {}
 
 
 def _key(i: int) -> str:
@@ -127,7 +108,7 @@ def _save_predictions(folder: Path, model: str, names: list[str], predicted: dic
     by_name = {str(n): old[_key(i)] for i, n in enumerate(old.get("names", []))}
     by_name.update({n: predicted[n] for n in names})
     arrays = {_key(i): p for i, p in enumerate(by_name.values())}
-    atomic_write_bytes(path, _npz_bytes({"names": np.array(list(by_name)), **arrays}))
+    save_arrays(path, names=np.array(list(by_name)), **arrays)
 
 
 def load_predictions(folder: Path, model: str) -> dict[str, np.ndarray]:
@@ -201,7 +182,7 @@ def run_generalise(
     folder = run_dir / FOLDER
     samples = {f"images_{i}": d.images[:N_SAMPLES] for i, d in enumerate(data.values())}
     labels = {f"labels_{i}": d.labels[:N_SAMPLES] for i, d in enumerate(data.values())}
-    atomic_write_bytes(folder / SAMPLES_NAME, _npz_bytes({"names": np.array(names), **samples, **labels}))
+    save_arrays(folder / SAMPLES_NAME, names=np.array(names), **samples, **labels)
 
     def done(row: Row) -> bool:
         return resume and all(
@@ -210,27 +191,13 @@ def run_generalise(
         )
 
     results.schema = SCHEMA
-    options = {
-        "datasets": [[n, str(Path(paths[n]).resolve()) if n in paths else None] for n in names],
-        "models_dir": str(Path(models_dir).resolve()),
-    }
+    options = {"datasets": [[n, str(Path(paths[n]).resolve()) if n in paths else None] for n in names]}
     executor = executor or InProcess()
-    threads = executor.threads_per_job(None)
+    profile = results.run.profile
     todo = [row for row in rows if not done(row)]
-    jobs = [
-        Job(
-            "generalise",
-            "bench.run.generalise:model_task",
-            row.name,
-            row.seed,
-            results.run.profile,
-            None,
-            threads,
-            out_dir=str(run_dir.resolve()),
-            options={**options, "row": {**row.to_json(), "model_path": str(model_file(row, run_dir, models_dir))}},
-        )
-        for row in todo
-    ]
+    jobs = saved_model_jobs(
+        "generalise", "bench.run.generalise:model_task", todo, profile, run_dir, models_dir, executor, options
+    )
     by_name = {row.name: row for row in rows}
 
     def finished(job, result, error, trace):
@@ -258,15 +225,7 @@ def run_generalise(
             on_model(row.name, row.generalisation)
 
     try:
-        run_jobs(
-            executor,
-            jobs,
-            finished,
-            retries=retries,
-            on_retry=on_retry,
-            fatal=(DataError, SavedModelError),
-            timeout=executor.time_limit(PROFILES.get(results.run.profile, PROFILES["full"]).job_timeout),
-        )
+        run_saved_model_jobs(executor, jobs, finished, profile, retries, on_retry)
     except (SavedModelError, DataError) as e:
         raise GeneraliseError(str(e)) from None
     return results_path
