@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import environment
-from ..data import Splits, load_dataset
+from ..data import Splits
 from ..registry import MODELS, PROFILES
 from ..results import RESULTS_NAME, now, read_results, write_results
 from ..run.executors import InProcess, run_jobs
-from ..run.jobs import DataSpec, Job, share_loaded
+from ..run.jobs import DataSpec, Job, load_for_profile, share_loaded
 from ..schema import SCHEMA, Results, Run
 from .search import (
     HALVING_FACTOR,  # noqa: F401  (re-exported: the tune command states it)
@@ -158,15 +158,7 @@ def run_tune(
     if out_dir.exists() and not out_dir.is_dir():
         raise TuneError(f"{out_dir}: is a file, not a folder (--out names the folder the search goes into)")
     prof = PROFILES[profile]
-    splits = load_dataset(
-        dataset,
-        seed=seed,
-        val_fraction=prof.val_fraction,
-        train_size=prof.train_size,
-        test_size=prof.test_size,
-        path=data_path,
-        download=download,
-    )
+    splits = load_for_profile(dataset, profile, seed, data_path, download)
     if on_data:
         on_data(splits)
     settings = {"model": model, "search": search, "space": raw_space, "n_iter": n_iter if search != "grid" else None}
@@ -246,7 +238,7 @@ def run_tune(
             if executor is None:
                 searcher.fit(x, y)
             else:
-                data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
+                data = DataSpec.of(splits, seed, profile)
                 share_loaded(data, splits)
                 _trials_as_jobs(
                     executor,

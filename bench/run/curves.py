@@ -18,13 +18,13 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .. import environment
-from ..data import Splits, load_dataset, stratified_subset
+from ..data import Splits, stratified_subset
 from ..evaluation import metrics
 from ..registry import MODELS, PROFILES
 from ..results import RESULTS_NAME, now, read_results, write_results
 from ..schema import N_CLASSES, OK, SCHEMA, Results, Run
 from .executors import InProcess, run_jobs
-from .jobs import DataSpec, Job, share_loaded
+from .jobs import DataSpec, Job, load_for_profile, share_loaded
 
 DEFAULT_SIZES = (500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
 DEFAULT_MODELS = ("hog-svm", "random-forest", "knn", "mlp", "lenet5")  # the five fastest
@@ -137,15 +137,7 @@ def run_curves(
     results_path = out_dir / RESULTS_NAME
     if out_dir.exists() and not out_dir.is_dir():
         raise CurvesError(f"{out_dir}: is a file, not a folder (--out names the folder the curves go into)")
-    splits = load_dataset(
-        dataset,
-        seed=seed,
-        val_fraction=PROFILES[PROFILE].val_fraction,
-        train_size=None,
-        test_size=None,
-        path=data_path,
-        download=download,
-    )
+    splits = load_for_profile(dataset, PROFILE, seed, data_path, download)  # the whole training set
     sizes = parse_sizes(sizes_text, len(splits.y_train) + len(splits.y_val))
     if results_path.exists():
         if not resume:
@@ -172,7 +164,7 @@ def run_curves(
             )
         )
     executor = executor or InProcess()
-    data = DataSpec.of(splits, seed, PROFILES[PROFILE].val_fraction, None, None)
+    data = DataSpec.of(splits, seed, PROFILE)
     share_loaded(data, splits)
     job_threads = executor.threads_per_job(None)
     time_limit = executor.time_limit(PROFILES[PROFILE].job_timeout)

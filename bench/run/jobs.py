@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..data import DataError, Splits, load_dataset
+from ..registry import PROFILES
 
 
 class DataMismatch(DataError):
@@ -42,12 +43,12 @@ class DataSpec:
     fingerprint: str
 
     @classmethod
-    def of(
-        cls, splits: Splits, seed: int, val_fraction: float, train_size: int | None, test_size: int | None
-    ) -> DataSpec:
-        """The spec of splits this process loaded; a relative path is made absolute for workers elsewhere."""
+    def of(cls, splits: Splits, seed: int, profile: str) -> DataSpec:
+        """The spec of splits this process loaded for `profile` (`load_for_profile`); a relative path is made
+        absolute for workers elsewhere."""
         path = None if splits.is_sample else os.path.abspath(splits.source)
-        return cls(splits.name, path, seed, val_fraction, train_size, test_size, splits.fingerprint)
+        prof = PROFILES[profile]
+        return cls(splits.name, path, seed, prof.val_fraction, prof.train_size, prof.test_size, splits.fingerprint)
 
     def load(self) -> Splits:
         """The splits, loaded at most once per process; DataMismatch when the data is not the run's."""
@@ -72,6 +73,20 @@ class DataSpec:
             _loaded.clear()  # one dataset per process is enough; the full MNIST is 55 MB
             _loaded[self] = splits
         return _loaded[self]
+
+
+def load_for_profile(dataset: str, profile: str, seed: int, path=None, download=True) -> Splits:
+    """The splits `profile` trains and tests on: its subset sizes and validation share (DataError when unusable)."""
+    prof = PROFILES[profile]
+    return load_dataset(
+        dataset,
+        seed=seed,
+        val_fraction=prof.val_fraction,
+        train_size=prof.train_size,
+        test_size=prof.test_size,
+        path=path,
+        download=download,
+    )
 
 
 _loaded: dict[DataSpec, Splits] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import environment, progress, threads
 from ..console import esc
-from ..data import Splits, load_dataset
+from ..data import Splits
 from ..evaluation import significance
 from ..files import as_typed
 from ..registry import MODELS, PROFILES
@@ -30,7 +30,7 @@ from ..results import (
 )
 from ..schema import SCHEMA, Results, Row, Run, SeedRun, identity_differences
 from .executors import InProcess, run_jobs
-from .jobs import DataSpec, Job, share_loaded
+from .jobs import DataSpec, Job, load_for_profile, share_loaded
 from .model_job import settings_of
 
 
@@ -126,15 +126,7 @@ def _run(
         raise RunError(f"{results_path}: already holds results; pass --resume to continue it or pick another --out")
     check_settings(model_names, profile, seed, params or {})
 
-    splits = load_dataset(
-        dataset,
-        seed=seed,
-        val_fraction=prof.val_fraction,
-        train_size=prof.train_size,
-        test_size=prof.test_size,
-        path=data_path,
-        download=download,
-    )
+    splits = load_for_profile(dataset, profile, seed, data_path, download)
     if on_data:
         on_data(splits)
 
@@ -150,7 +142,7 @@ def _run(
         results.run.seeds = max(results.run.seeds, seeds)
     write_results(results_path, results)
 
-    data = DataSpec.of(splits, seed, prof.val_fraction, prof.train_size, prof.test_size)
+    data = DataSpec.of(splits, seed, profile)
     share_loaded(data, splits)  # in-process jobs use these splits; workers load their own and check them
     job_threads = executor.threads_per_job(prof.threads)
     time_limit = executor.time_limit(prof.job_timeout)
