@@ -1,16 +1,12 @@
 """Data loading and validation: every bad input is one clear line naming the file, exit code 2."""
 
 import gzip
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench_here
 
 from bench.data import DataError, fingerprint, load_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_npz(path, arrays):
@@ -165,23 +161,7 @@ def test_bad_kaggle_csv(tmp_path):
 
 def test_cli_bad_data_exits_2_with_one_line_and_no_traceback(tmp_path, mnist_arrays):
     path = _truncated(tmp_path, mnist_arrays)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "benchmark.py",
-            "--data",
-            str(path),
-            "--out",
-            str(tmp_path / "out"),
-            "--models",
-            "knn",
-            "--profile",
-            "ci",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    proc = bench_here("--data", path, "--out", tmp_path / "out", "--models", "knn", "--profile", "ci")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
     errors = [line for line in proc.stdout.splitlines() if line.startswith("error:")]

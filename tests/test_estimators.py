@@ -45,12 +45,26 @@ def test_predict_proba_shape_and_rows_sum_to_one(fitted, sample_splits):
     assert list(est.classes_) == list(range(10))
 
 
-def test_learns_better_than_chance(fitted, sample_splits):
+# Accuracy on the 200 test images after these fast settings (two epochs on 540 images for the networks), less
+# 4.5 points for a network (round-off across CPUs grows over short training) and 2 for a classical model.
+# Reached on x86_64-avx512_bf16: hog-svm 0.975, random-forest 0.84, knn 0.925, mlp 0.845, lenet5 0.765,
+# cnn 0.865, cnn-aug 0.925, ensemble 0.86 (the CNNs need batch norm's exact statistics for these; with
+# lagging moving averages a few hundred steps leave them far lower).
+FLOORS = {
+    "hog-svm": 0.955,
+    "random-forest": 0.82,
+    "knn": 0.905,
+    "mlp": 0.80,
+    "lenet5": 0.72,
+    "cnn": 0.82,
+    "cnn-aug": 0.88,
+    "ensemble": 0.815,
+}
+
+
+def test_learns_what_it_learned_before(fitted, sample_splits):
     name, est = fitted
-    # Two epochs on 540 images: every model reached 0.765 (lenet5) to 0.975 (hog-svm) on these 200 test
-    # images; the CNNs reached 0.85-0.92 once batch norm's statistics were exact (issue 10; with the lagging
-    # moving averages they predicted with, a few hundred steps left them far lower).
-    assert est.score(sample_splits.x_test, sample_splits.y_test) > 0.65
+    assert est.score(sample_splits.x_test, sample_splits.y_test) > FLOORS[name], name
 
 
 def test_accepts_flat_784_pixel_rows(fitted, sample_splits):
@@ -394,7 +408,13 @@ def test_onnx_runtime_predicts_as_the_model(fitted, sample_splits):
     np.testing.assert_allclose(onnx.sum(axis=1), 1.0, atol=1e-5)
     agreement = np.mean(onnx.argmax(1) == native.argmax(1))
     assert agreement >= (0.99 if name == "knn" else 0.999), name
-    assert np.abs(onnx - native).max() < (1.0 if name == "knn" else 1e-3), name
+    if name == "knn":
+        # votes of k neighbours: a tie in distance broken the other way moves one vote (1/k) between two digits,
+        # on at most 1% of the images; otherwise the same probabilities
+        changed = np.abs(onnx - native).max(axis=1)
+        assert changed.max() <= 1 / est.n_neighbors + 1e-6 and np.mean(changed > 1e-6) <= 0.01
+    else:
+        assert np.abs(onnx - native).max() < 1e-3, name
 
 
 def test_shifted_copies_move_every_image_one_pixel_each_way():

@@ -1,4 +1,4 @@
-"""The job matrix on other executors (issue 13): a Dask LocalCluster and a local process pool give the rows
+"""The job matrix on other executors: a Dask LocalCluster and a local process pool give the rows
 a sequential run gives, retry a job that raised, survive a worker killed mid-job, stop a job past its time
 limit (--job-timeout) and go on, and stop on data the workers cannot read or that is not the run's."""
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bench_here
 from rich.console import Console
 
 from bench.data import DataError, load_dataset
@@ -53,7 +54,7 @@ def _run(out: Path, executor, models, **options) -> tuple[Path, str]:
     return path, text.getvalue()
 
 
-def _bench(out: Path, *options) -> subprocess.CompletedProcess:
+def _bench(out: Path, *options, env=None) -> subprocess.CompletedProcess:
     """benchmark.py --profile ci --seeds 2 on the sample, as a user runs it."""
     return subprocess.run(
         [
@@ -75,7 +76,7 @@ def _bench(out: Path, *options) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"},
+        env={**(env or os.environ), "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "200"},
     )
 
 
@@ -469,10 +470,18 @@ def test_bad_executor_options_are_one_line(workers, scheduler, message):
         open_executor(workers, scheduler, -1 if "retries" in message else None)
 
 
-def test_cli_unreachable_scheduler_zero_workers_and_bad_job_timeouts_exit_2(tmp_path):
+def test_cli_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
+    """In a process of its own: distributed's logging must not reach the terminal either."""
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = _bench(tmp_path / "run", "--models", "knn", "--scheduler", "tcp://127.0.0.1:9", env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--scheduler tcp://127.0.0.1:9: cannot reach" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr and "distributed" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_zero_workers_and_bad_job_timeouts_exit_2(tmp_path):
     for options, expected in (
-        (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler tcp://127.0.0.1:9: cannot reach"),
         (["--workers", "0"], "--workers: must be at least 1, got 0"),
         (
             ["--workers", "2", "--job-timeout", "-5"],
@@ -480,26 +489,8 @@ def test_cli_unreachable_scheduler_zero_workers_and_bad_job_timeouts_exit_2(tmp_
         ),
         (["--job-timeout", "soon"], "error: --job-timeout: 'soon' is not a number of seconds"),
     ):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "benchmark.py",
-                "--profile",
-                "ci",
-                "--models",
-                "knn",
-                "--dataset",
-                "mnist-sample",
-                "--out",
-                str(tmp_path / "run"),
-                *options,
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = ["--profile", "ci", "--models", "knn", "--dataset", "mnist-sample", "--out", tmp_path / "run"]
+        proc = bench_here(*run, *options)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert expected in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
         if "--job-timeout" in options:

@@ -2,7 +2,7 @@
 smaller, measured as the run measured them; numbers into the run's rows and report."""
 
 import pytest
-from conftest import bench
+from conftest import bench, bench_here
 from test_robustness import copy_run
 
 from bench.results import read_results
@@ -93,9 +93,9 @@ def test_the_report_shows_every_variant_and_the_pareto_figure(optimised):
 
 
 def test_a_folder_without_a_run_or_an_unknown_model_is_one_line_and_exit_2(optimised, tmp_path):
-    proc = bench("optimise", str(tmp_path))
+    proc = bench_here("optimise", str(tmp_path))
     assert proc.returncode == 2 and "holds no results.json" in proc.stdout and "Traceback" not in proc.stderr
-    proc = bench("optimise", str(optimised[0]), "--models", "svm")
+    proc = bench_here("optimise", str(optimised[0]), "--models", "svm")
     assert proc.returncode == 2 and "has no measured model svm" in proc.stdout
 
 
@@ -103,14 +103,14 @@ def test_bad_kinds_epochs_or_another_dataset_are_one_line_and_exit_2(optimised, 
     import numpy as np
 
     run = optimised[0]
-    proc = bench("optimise", str(run), "--kinds", "quantised,shrunk")
+    proc = bench_here("optimise", str(run), "--kinds", "quantised,shrunk")
     assert proc.returncode == 2 and "shrunk is not a kind" in proc.stdout
-    proc = bench("optimise", str(run), "--prune-epochs", "0")
+    proc = bench_here("optimise", str(run), "--prune-epochs", "0")
     assert proc.returncode == 2 and "--prune-epochs 0: must be at least 1" in proc.stdout
     other = tmp_path / "other.npz"
     np.savez(other, **mnist_arrays)
     before = (run / "results.json").read_bytes()
-    proc = bench("optimise", str(run), "--models", "lenet5", "--kinds", "quantised", "--data", str(other))
+    proc = bench_here("optimise", str(run), "--models", "lenet5", "--kinds", "quantised", "--data", str(other))
     sample = read_results(run / "results.json").run.dataset["name"] == "mnist-sample"  # no MNIST_PATH: the fallback
     expected = "takes no --data path" if sample else "is not the data the run used"
     assert proc.returncode == 2 and expected in proc.stdout and "Traceback" not in proc.stderr
@@ -120,7 +120,7 @@ def test_bad_kinds_epochs_or_another_dataset_are_one_line_and_exit_2(optimised, 
 def test_resume_keeps_measured_variants_and_runtime_alone_needs_no_training_data(optimised):
     run = optimised[0]
     before = by_name(read_results(run / "results.json").models["lenet5"])
-    proc = bench("optimise", str(run), "--models", "lenet5", "--resume")
+    proc = bench_here("optimise", str(run), "--models", "lenet5", "--resume")
     assert proc.returncode == 0 and "lenet5 9 variant(s): already measured" in proc.stdout, proc.stdout[-2000:]
     assert by_name(read_results(run / "results.json").models["lenet5"]) == before  # nothing made again
     proc = bench("optimise", str(run), "--models", "lenet5", "--kinds", "runtime", "--data", "/nonexistent", "--save")

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import bench
+from conftest import bench, bench_here
 from digit_photos import dark_on_paper, transparent_drawing
 
 from bench.data import DataError, read_kaggle_test_csv
@@ -73,13 +73,13 @@ def test_predict_json_for_scripts(ci_run, photos):
 
 
 def test_predict_without_saved_models_says_how_to_train_one(tmp_path, photos):
-    proc = bench("predict", str(photos / "seven.jpg"), "--models-dir", str(tmp_path / "none"))
+    proc = bench_here("predict", str(photos / "seven.jpg"), "--models-dir", str(tmp_path / "none"))
     assert proc.returncode == 2
     assert (
         proc.stdout.strip() == f"error: {tmp_path / 'none'}: no saved cnn model (train it with: "
         "python benchmark.py --models cnn)"
     )
-    proc = bench("predict", str(photos / "seven.jpg"), "--model", "lenet6")
+    proc = bench_here("predict", str(photos / "seven.jpg"), "--model", "lenet6")
     assert proc.returncode == 2 and "unknown model 'lenet6'" in proc.stdout
 
 
@@ -125,7 +125,7 @@ def test_kaggle_writes_a_checked_submission(kaggle_csvs, sample_splits, tmp_path
 
 def test_kaggle_bad_test_csv_is_a_one_line_error_before_training(kaggle_csvs, tmp_path):
     bad = _csv(tmp_path / "test.csv", PIXELS, [[0] * 783 + [300]])
-    proc = bench(
+    proc = bench_here(
         "kaggle", "--train", str(kaggle_csvs / "train.csv"), "--test", str(bad), "--out", str(tmp_path / "s.csv")
     )
     assert proc.returncode == 2

@@ -1,4 +1,4 @@
-"""The full-profile recipes give sane networks on small data (issue 10): slow, run with `pytest -m slow`.
+"""The full-profile recipes give sane networks on small data: slow, run with `pytest -m slow`.
 
 About six minutes on 2 cores, so CI does not run it; the fast guards are in test_estimators
 (exact batch-norm statistics, accuracy after two epochs on 540 images) and the ci-profile

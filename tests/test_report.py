@@ -52,6 +52,47 @@ def test_report_opens_with_the_comparison_and_answers_which_model_and_why(ci_run
         assert sum(row["reliability"]["count"]) == row["n_test"]
 
 
+# column title -> (metric, how the report writes it, which way is better)
+SHOWN = {
+    "accuracy": ("accuracy", "{:.2%}", max),
+    "log-loss": ("log_loss", "{:.4f}", min),
+    "precision": ("precision_macro", "{:.4f}", max),
+    "recall": ("recall_macro", "{:.4f}", max),
+    "F1": ("f1_macro", "{:.4f}", max),
+    "ROC-AUC": ("roc_auc_macro", "{:.5f}", max),
+    "train s": ("train_seconds", "{:,.1f}", min),
+    "img/s": ("throughput_img_s", "{:,.0f}", max),
+    "p50 ms": ("latency_ms_p50", "{:.3f}", min),
+    "p95 ms": ("latency_ms_p95", "{:.3f}", min),
+}
+
+
+def test_comparison_table_shows_each_models_numbers_in_accuracy_order_with_the_best_in_bold(ci_run):
+    out, _ = ci_run
+    rows = {n: r for n, r in json.loads((out / "results.json").read_text())["models"].items() if r["status"] == "ok"}
+    section = (out / "report.md").read_text().split("## Comparison")[1].split("## Verdict")[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header, *body = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines)
+    body = body[1:]  # the alignment row
+    assert header == ["model", "family", "accuracy", "95% CI", *list(SHOWN)[1:], "params", "size MB"]
+    assert [cells[0] for cells in body] == sorted(rows, key=lambda n: -rows[n]["metrics"]["accuracy"])
+    for cells in body:
+        name, shown = cells[0], dict(zip(header, cells))
+        row = rows[name]
+        m = row["metrics"]
+        assert shown["family"] == row["family"]
+        low, high = m["accuracy_ci95_low"], m["accuracy_ci95_high"]
+        assert shown["95% CI"] == f"{100 * low:.2f}-{100 * high:.2f}%"
+        assert shown["params"] == (f"{m['params']:,}" if m.get("params") else "\\-")
+        columns = {**SHOWN, "size MB": ("size_bytes", "{:.2f}", min)}
+        for title, (key, text, best) in columns.items():
+            value = m[key] / 1e6 if key == "size_bytes" else m[key]
+            best_value = best(r["metrics"][key] for r in rows.values())
+            expected = text.format(value)
+            assert shown[title].removesuffix(" ≈") in (expected, f"**{expected}**"), (name, title, shown[title])
+            assert shown[title].startswith("**") == (m[key] == best_value), (name, title)
+
+
 def test_models_the_test_cannot_separate_from_the_best_are_marked(ci_run, tmp_path):
     out, _ = ci_run
     data = json.loads((out / "results.json").read_text())

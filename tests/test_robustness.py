@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bench
+from conftest import bench, bench_here
 
 from bench.results import read_results
 from bench.run.robustness import run_robustness
@@ -117,13 +117,13 @@ def test_bad_options_are_refused_before_anything_is_written(scored, kwargs, mess
 
 def test_bad_option_on_the_command_line_is_one_line_and_exit_2(scored):
     run, _ = scored
-    proc = bench("robustness", str(run), "--severity", "0")
+    proc = bench_here("robustness", str(run), "--severity", "0")
     assert proc.returncode == 2
     assert proc.stdout.strip() == "error: severity 0 is out of range; choose 1 to 5"
 
 
 def test_a_folder_without_a_run_is_refused(tmp_path):
-    proc = bench("robustness", str(tmp_path))
+    proc = bench_here("robustness", str(tmp_path))
     assert proc.returncode == 2 and "holds no results.json" in proc.stdout
 
 
@@ -134,7 +134,7 @@ def test_an_overwritten_model_is_refused_and_earlier_numbers_are_kept(ci_run, tm
         arrays = dict(f)
     arrays["y_pred"] = (arrays["y_pred"] + 1) % 10  # as if the run had recorded another model's predictions
     np.savez(knn, **arrays)
-    proc = bench("robustness", str(run), "--corruptions", "invert", "--models", "random-forest,knn")
+    proc = bench_here("robustness", str(run), "--corruptions", "invert", "--models", "random-forest,knn")
     assert proc.returncode == 2
     assert "knn" in proc.stdout and "overwritten by another run" in proc.stdout
     rows = read_results(run / "results.json").models  # random-forest comes first in the run and was written

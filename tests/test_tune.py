@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import bench
+from conftest import bench, bench_here
 
 from bench.optimise.tune import run_tune
 from bench.optimise.tune_files import TuneError, parse_space, read_params_file
@@ -175,6 +175,6 @@ def test_tuned_settings_train_and_the_row_says_where_they_came_from(tmp_path):
     ],
 )
 def test_bad_tune_input_is_one_line_and_exit_2(args, message):
-    proc = bench("tune", *args, "--dataset", "mnist-sample", "--profile", "ci")
+    proc = bench_here("tune", *args, "--dataset", "mnist-sample", "--profile", "ci")
     assert proc.returncode == 2
     assert message in proc.stderr + proc.stdout and "Traceback" not in proc.stderr

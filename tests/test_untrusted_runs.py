@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import bench
+from conftest import bench_here
 from rich.console import Console
 
 from bench.console import esc, fail
@@ -84,7 +84,7 @@ def test_results_file_with_a_path_for_a_model_name_is_refused(tmp_path, attack):
 def test_report_of_a_hostile_results_file_writes_nothing_outside(tmp_path):
     folder = _run(tmp_path, {"../../escaped": {"name": "../../escaped"}})
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    proc = bench("report", str(folder / "results.json"))
+    proc = bench_here("report", str(folder / "results.json"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "not a model name" in lines[0], proc.stdout
@@ -113,7 +113,7 @@ def test_report_refuses_a_predictions_path_outside_the_run(tmp_path):
     secret = tmp_path / "secret.npz"
     np.savez(secret, y_true=np.arange(4), y_pred=np.arange(4), proba=np.eye(4, 10))
     folder = _run(tmp_path, {"knn": {"predictions_path": str(secret)}})
-    proc = bench("report", str(folder / "results.json"))
+    proc = bench_here("report", str(folder / "results.json"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "predictions_path" in proc.stdout and "lies outside" in proc.stdout and "Traceback" not in proc.stderr
 
@@ -155,7 +155,7 @@ def test_a_symlink_out_of_the_run_is_followed_to_where_it_leads_and_refused(tmp_
 
 def test_robustness_on_a_hostile_run_folder_is_one_line_and_exit_2(tmp_path):
     folder = _run(tmp_path, {"knn": {"model_path": "/etc/passwd"}})
-    proc = bench("robustness", str(folder), "--corruptions", "rotate")
+    proc = bench_here("robustness", str(folder), "--corruptions", "rotate")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "knn.skops" in lines[0], proc.stdout
@@ -272,7 +272,7 @@ def test_predict_prints_a_file_name_with_brackets(tmp_path):
     (tmp_path / "scans[").mkdir()
     image = tmp_path / "scans[" / "x].png"
     image.write_text("not an image")
-    proc = bench(
+    proc = bench_here(
         "predict",
         str(image),
         str(tmp_path / "scans[" / "[bold]missing.png"),

@@ -54,6 +54,17 @@ def output_folder(out: str | None, kind: str) -> Path:
     return Path(out) if out else Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{kind}"
 
 
+def retry_notice(console, describe: Callable) -> Callable:
+    """The executors' on_retry callback: one yellow line naming the job (`describe(job)`), the attempt and
+    the error."""
+    from ..console import esc
+
+    def notice(job, error, attempt) -> None:
+        console.print(f"[yellow]{esc(describe(job))} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
+
+    return notice
+
+
 def user_errors() -> tuple[type[Exception], ...]:
     """The errors that mean bad input (a file, a value, a setting), each already one line naming what is wrong."""
     from ..data import DataError

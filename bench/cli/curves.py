@@ -7,7 +7,7 @@ from ..report import write_reports
 from ..results import read_results
 from ..run.curves import DEFAULT_MODELS, DEFAULT_SIZES, run_curves
 from ..schema import OK, Results
-from .common import add_data_options, add_executor_options, add_output_options, finish, output_folder
+from .common import add_data_options, add_executor_options, add_output_options, finish, output_folder, retry_notice
 
 
 def build_parser():
@@ -67,9 +67,6 @@ def main(argv) -> int:
         else:
             console.print(f"[red]{p['model']} on {p['size']:,} images failed: {esc(p['error'])}[/red]")
 
-    def retrying(job, error, attempt):
-        console.print(f"[yellow]{job.label} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
-
     def work() -> int:
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
             results_path = run_curves(
@@ -85,7 +82,7 @@ def main(argv) -> int:
                 on_point=show,
                 executor=executor,
                 retries=executor.retries,
-                on_retry=retrying,
+                on_retry=retry_notice(console, lambda job: job.label),
             )
         results = read_results(results_path)
         console.print(curves_table(results))

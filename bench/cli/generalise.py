@@ -7,7 +7,7 @@ import time
 from ..registry import PROFILES
 from ..report import write_reports
 from ..run.generalise import GeneraliseError, run_generalise
-from .common import add_executor_options, finish
+from .common import add_executor_options, finish, retry_notice
 
 
 def build_parser():
@@ -84,9 +84,6 @@ def main(argv) -> int:
     def skipped(line):
         console.print(f"[yellow]skipped: {esc(line)}[/yellow]")
 
-    def retrying(job, error, attempt):
-        console.print(f"[yellow]{job.model} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
-
     def work() -> int:
         models = args.models.split(",") if args.models else None
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
@@ -100,7 +97,7 @@ def main(argv) -> int:
                 on_skip=skipped,
                 executor=executor,
                 retries=executor.retries,
-                on_retry=retrying,
+                on_retry=retry_notice(console, lambda job: job.model),
                 models_dir=args.models_dir,
                 resume=args.resume,
             )

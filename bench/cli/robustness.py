@@ -6,7 +6,7 @@ from .. import corruptions
 from ..registry import PROFILES
 from ..report import write_reports
 from ..run.robustness import run_robustness
-from .common import add_executor_options, finish
+from .common import add_executor_options, finish, retry_notice
 
 
 def build_parser():
@@ -65,9 +65,6 @@ def main(argv) -> int:
             f"({drop} lower), {time.perf_counter() - start:.0f} s so far"
         )
 
-    def retrying(job, error, attempt):
-        console.print(f"[yellow]{job.model} failed on attempt {attempt} ({esc(error)}); trying again[/yellow]")
-
     def work() -> int:
         models = args.models.split(",") if args.models else None
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
@@ -82,7 +79,7 @@ def main(argv) -> int:
                 on_model=show,
                 executor=executor,
                 retries=executor.retries,
-                on_retry=retrying,
+                on_retry=retry_notice(console, lambda job: job.model),
                 models_dir=args.models_dir,
             )
         console.print(

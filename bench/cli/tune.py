@@ -8,7 +8,7 @@ from ..report import write_reports
 from ..results import RESULTS_NAME, read_results
 from ..run.executors import InProcess
 from ..schema import OK
-from .common import add_data_options, add_executor_options, add_output_options, finish, output_folder
+from .common import add_data_options, add_executor_options, add_output_options, finish, output_folder, retry_notice
 
 
 def build_parser():
@@ -91,12 +91,6 @@ def main(argv) -> int:
                 f"[red]trial {t['trial']}{where}: {esc(_params_text(t['params']))} failed: {esc(t.get('error'))}[/red]"
             )
 
-    def retrying(job, error, attempt):
-        console.print(
-            f"[yellow]trial {esc(_params_text(job.options['params']))} failed on attempt {attempt} ({esc(error)}); "
-            "trying again[/yellow]"
-        )
-
     def work() -> int:
         with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
             results_path = run_tune(
@@ -117,7 +111,7 @@ def main(argv) -> int:
                 on_data=announce,
                 executor=None if isinstance(executor, InProcess) else executor,
                 retries=executor.retries,
-                on_retry=retrying,
+                on_retry=retry_notice(console, lambda job: f"trial {_params_text(job.options['params'])}"),
             )
         results = read_results(results_path)
         tuning = results.tuning
