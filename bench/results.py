@@ -70,6 +70,34 @@ def read_results(path) -> Results:
     return results
 
 
+def results_frame(results):
+    """A results file (a path or Results) as a pandas DataFrame for notebooks: one row per model and seed, in
+    the file's model order and each model's seeds in order. Columns: model, family, seed, status, error, the
+    run's profile, dataset and machine_kind, then every metric recorded for that seed under its results.json
+    key (a further seed of a --seeds N run records its quality and train_seconds; its other cells are NaN)."""
+    import pandas as pd
+
+    if not isinstance(results, Results):
+        results = read_results(results)
+    run = {
+        "profile": results.run.profile,
+        "dataset": results.run.dataset.get("name"),
+        "machine_kind": results.run.environment.get("machine_kind"),
+    }
+    records = []
+    for row in results.models.values():
+        own = {"seed": row.seed, "status": row.status, "error": row.error, **row.metrics}
+        further = [
+            {"seed": r.seed, "status": r.status, "error": r.error, "train_seconds": r.train_seconds, **r.metrics}
+            for r in row.seed_runs
+        ]
+        for entry in sorted([own, *further], key=lambda e: e["seed"]):
+            records.append({"model": row.name, "family": row.family, **entry, **run})
+    leading = ["model", "family", "seed", "status", "error", *run]
+    frame = pd.DataFrame.from_records(records)
+    return frame[leading + [c for c in frame.columns if c not in leading]] if records else pd.DataFrame(columns=leading)
+
+
 def _check_names(results: Results) -> None:
     """Model names become parts of file names (figures/cm_<name>.png): registry-style names only."""
     for key, row in results.models.items():

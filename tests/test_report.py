@@ -6,7 +6,7 @@ import re
 import shutil
 
 import numpy as np
-from conftest import bench
+from conftest import bench, bench_here
 
 from bench.registry import MODELS
 from bench.report.build import build_reports
@@ -91,6 +91,36 @@ def test_comparison_table_shows_each_models_numbers_in_accuracy_order_with_the_b
             expected = text.format(value)
             assert shown[title].removesuffix(" ≈") in (expected, f"**{expected}**"), (name, title, shown[title])
             assert shown[title].startswith("**") == (m[key] == best_value), (name, title)
+
+
+def test_report_csv_writes_the_comparison_table_as_numbers(ci_run, tmp_path):
+    import csv
+
+    out, _ = ci_run
+    table = tmp_path / "tables" / "comparison.csv"
+    proc = bench_here("report", out / "results.json", "--out", tmp_path / "report", "--csv", table)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"table: {table}" in proc.stdout and (tmp_path / "report" / "report.md").is_file()
+    rows = {n: r for n, r in json.loads((out / "results.json").read_text())["models"].items() if r["status"] == "ok"}
+    with table.open(newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert [line["model"] for line in lines] == sorted(rows, key=lambda n: -rows[n]["metrics"]["accuracy"])
+    assert list(lines[0])[:5] == ["model", "family", "accuracy", "accuracy_ci95_low", "accuracy_ci95_high"]
+    assert list(lines[0])[-1] == "tied_with_best" and "accuracy_mean" not in lines[0]  # one seed: no spread
+    for line in lines:
+        m = rows[line["model"]]["metrics"]
+        for key, *_ in SHOWN.values():
+            assert float(line[key]) == m[key], (line["model"], key)
+        assert float(line["size_bytes"]) == m["size_bytes"] and line["family"] == rows[line["model"]]["family"]
+    assert lines[0]["tied_with_best"] == "True"
+
+
+def test_report_csv_into_a_folder_is_one_line_and_exit_2(ci_run, tmp_path):
+    out, _ = ci_run
+    proc = bench_here("report", out / "results.json", "--out", tmp_path / "report", "--csv", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout.strip() == f"error: {tmp_path}: is a folder, not a file (--csv)"
+    assert not (tmp_path / "report").exists()  # refused before the reports were written
 
 
 def test_models_the_test_cannot_separate_from_the_best_are_marked(ci_run, tmp_path):

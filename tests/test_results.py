@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import ResultsError, atomic_write_bytes, read_results, write_results
+from bench.results import ResultsError, atomic_write_bytes, read_results, results_frame, write_results
 from bench.schema import METRICS, Results, Row, Run, SeedRun
 
 HEADLINE = Path(__file__).resolve().parents[1] / "reports" / "full" / "results.json"
@@ -49,6 +49,32 @@ def test_old_results_file_loads_and_writes_back_unchanged():
     results = read_results(HEADLINE)
     assert len(results.ok_rows()) == 8 and results.models["cnn"].metrics["params"] == 330_346
     assert results.to_json() == raw
+
+
+def test_a_results_file_is_a_frame_of_one_row_per_model_and_seed():
+    raw = json.loads(HEADLINE.read_text())
+    frame = results_frame(HEADLINE)
+    assert len(frame) == 3 * len(raw["models"]) and list(frame.columns[:8]) == [
+        "model", "family", "seed", "status", "error", "profile", "dataset", "machine_kind",
+    ]  # fmt: skip
+    assert list(frame["model"].unique()) == list(raw["models"])
+    for (name, seed), got in frame.set_index(["model", "seed"]).iterrows():
+        row = raw["models"][name]
+        recorded = row["metrics"] if seed == row["seed"] else next(r for r in row["seed_runs"] if r["seed"] == seed)
+        assert got["accuracy"] == recorded["accuracy"] and got["train_seconds"] == recorded["train_seconds"]
+        assert got["family"] == row["family"] and got["status"] == "ok"
+        assert (got["profile"], got["dataset"], got["machine_kind"]) == ("full", "mnist", "x86_64-avx512_bf16")
+    knn = frame[frame["model"] == "knn"]
+    assert list(knn["seed"]) == [0, 1, 2] and knn["latency_ms_p50"].notna().tolist() == [True, False, False]
+
+
+def test_failed_rows_and_seeds_are_rows_with_their_error():
+    frame = results_frame(small_results())
+    assert [tuple(r) for r in frame[["model", "seed", "status"]].itertuples(index=False)] == [
+        ("knn", 0, "ok"), ("knn", 1, "ok"), ("knn", 2, "failed"), ("mlp", 0, "failed"),
+    ]  # fmt: skip
+    assert frame["accuracy"].tolist()[:2] == [0.9, 0.91] and frame["accuracy"].isna().tolist()[2:] == [True, True]
+    assert frame["error"].tolist()[2:] == ["ValueError: boom", "ValueError: x"]
 
 
 def test_every_compared_metric_has_a_direction_or_none():

@@ -1,5 +1,5 @@
-"""`benchmark.py report RESULTS.json [--out DIR] [--update-readme]`: reports without retraining; the command-line
-face of bench.report."""
+"""`benchmark.py report RESULTS.json [--out DIR] [--update-readme] [--csv FILE]`: reports without retraining; the
+command-line face of bench.report."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def build_parser():
         "only a full-profile run of all models on full MNIST is accepted",
     )
     p.add_argument("--readme", default="README.md", help="the README to update (default: README.md)")
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="also write the comparison table to FILE as CSV: one row per model, unformatted numbers",
+    )
     return p
 
 
@@ -37,6 +42,9 @@ def main(argv) -> int:
         results = read_results(args.results)
         if args.update_readme:  # refuse before writing anything
             check_headline(results, list(MODELS))
+        if args.csv:
+            write_comparison_csv(results, Path(args.csv))
+            console.print(f"table: {esc(args.csv)}")
         md, page = build_reports(args.results, args.out)
         console.print(f"report: {esc(md)}\nreport: {esc(page)}")
         if args.update_readme:
@@ -49,3 +57,17 @@ def main(argv) -> int:
     except FileNotFoundError as e:
         return fail(console, f"{e.filename}: no such file")
     return 0
+
+
+def write_comparison_csv(results, path: Path) -> None:
+    """The comparison table as CSV, written atomically; ResultsError naming the file when it cannot be."""
+    from ..files import atomic_write_text
+    from ..report.columns import comparison_frame
+    from ..results import ResultsError
+
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a folder, not a file (--csv)")
+    try:
+        atomic_write_text(path, comparison_frame(results).to_csv(index=False))
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot write the table (--csv): {e.strerror or e}") from None

@@ -106,6 +106,32 @@ def comparison_table(results: Results, caption: str = "") -> Table:
     )
 
 
+def comparison_frame(results: Results):
+    """The comparison table as numbers (pandas DataFrame), for a spreadsheet or notebook: one row per measured
+    model in the table's order, its family, the accuracy with its 95% interval, for a --seeds N run the mean,
+    sample standard deviation and count of the accuracy over seeds, every other comparison metric unformatted
+    (results.json keys), and tied_with_best: the McNemar test cannot tell it from the most accurate model (which is one)."""
+    import pandas as pd
+
+    tied = tied_with_best(results)
+    rows = ok_rows_by_accuracy(results)
+    seeds = has_seed_runs(rows)
+    records = []
+    for r in rows:
+        record = {"model": r.name, "family": r.family, "accuracy": r.metrics["accuracy"]}
+        record |= {k: r.metrics.get(k) for k in ("accuracy_ci95_low", "accuracy_ci95_high")}
+        if seeds:
+            acc = [e.accuracy for e in seed_entries(r)]
+            sd = float(np.std(acc, ddof=1)) if len(acc) > 1 else None
+            record |= {"accuracy_mean": float(np.mean(acc)), "accuracy_sd": sd, "seeds": len(acc)}
+        record |= {m.key: r.metrics.get(m.key) for m in COLUMNS[1:]}
+        records.append({**record, "tied_with_best": r.name in tied})
+    frame = pd.DataFrame.from_records(records)
+    if "params" in frame:  # a count, empty for the classical models
+        frame["params"] = frame["params"].astype("Int64")
+    return frame
+
+
 def _has_intervals(rows: list[Row]) -> bool:
     return any("accuracy_ci95_low" in r.metrics for r in rows)
 
