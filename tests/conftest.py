@@ -141,11 +141,13 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark sees the timed tests
 def pytest_collection_modifyitems(config, items):
-    """test_cli.py first: its first test makes the session's ci run, which nine other files share, so under
-    pytest-xdist one worker trains it from the start while the others run files that do not need it.
+    """test_cli.py first, then the files that do not use the ci run, then those that do: test_cli's first test
+    makes the session's ci run, which nine other files share, so under pytest-xdist one worker trains it from
+    the start while the others run files that do not need it rather than wait for it.
     With pytest-xdist, the pytest-benchmark timings are left out as deselected: they need `-m speed`, which
     runs without workers."""
-    items.sort(key=lambda item: item.path.name != "test_cli.py")
+    sharing = {item.path for item in items if "ci_run" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: (item.path.name != "test_cli.py", item.path in sharing))
     if config.getoption("dist", "no") != "no" or os.environ.get("PYTEST_XDIST_WORKER"):
         timed = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
         if timed:
