@@ -26,8 +26,8 @@ from ..data import Splits
 from ..registry import MODELS, PROFILES
 from ..results import RESULTS_NAME, now, read_results, write_results
 from ..run.executors import InProcess, run_jobs
-from ..run.jobs import DataSpec, Job, load_for_profile, share_loaded
-from ..schema import SCHEMA, Results, Run
+from ..run.jobs import DataSpec, Job, load_for_profile, new_run, share_loaded
+from ..schema import SCHEMA
 from .search import (
     HALVING_FACTOR,  # noqa: F401  (re-exported: the tune command states it)
     BudgetSpent,
@@ -180,18 +180,7 @@ def run_tune(
         if results.run.dataset["fingerprint"] != splits.fingerprint or results.run.seed != seed:
             raise TuneError(f"{results_path}: cannot resume, it was made with another dataset or seed")
     else:
-        results = Results(
-            Run(
-                command=command,
-                profile=profile,
-                seed=seed,
-                dataset=splits.describe(),
-                environment=environment.describe(),
-                started_at=now(),
-                profile_settings=vars(prof),
-                models_requested=[model],
-            )
-        )
+        results = new_run(splits, profile, seed, [model], command)
         tuning = results.tuning = {
             **settings,
             "scoring": "accuracy on the validation split",

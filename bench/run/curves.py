@@ -22,9 +22,9 @@ from ..data import Splits, stratified_subset
 from ..evaluation import metrics
 from ..registry import MODELS, PROFILES
 from ..results import RESULTS_NAME, now, read_results, write_results
-from ..schema import N_CLASSES, OK, SCHEMA, Results, Run
+from ..schema import N_CLASSES, OK, SCHEMA
 from .executors import InProcess, run_jobs
-from .jobs import DataSpec, Job, load_for_profile, share_loaded
+from .jobs import DataSpec, Job, load_for_profile, new_run, share_loaded
 
 DEFAULT_SIZES = (500, 1000, 2000, 5000, 10_000, 30_000, 60_000)
 DEFAULT_MODELS = ("hog-svm", "random-forest", "knn", "mlp", "lenet5")  # the five fastest
@@ -151,18 +151,7 @@ def run_curves(
             raise CurvesError(f"{results_path}: cannot resume, it was made with another dataset or seed")
         results.schema = SCHEMA  # curves are a schema 2 field
     else:
-        results = Results(
-            Run(
-                command=command,
-                profile=PROFILE,
-                seed=seed,
-                dataset=splits.describe(),
-                environment=environment.describe(),
-                started_at=now(),
-                profile_settings=vars(PROFILES[PROFILE]),
-                models_requested=list(model_names),
-            )
-        )
+        results = new_run(splits, PROFILE, seed, model_names, command)
     executor = executor or InProcess()
     data = DataSpec.of(splits, seed, PROFILE)
     share_loaded(data, splits)

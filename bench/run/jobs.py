@@ -18,8 +18,11 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .. import environment
 from ..data import DataError, Splits, load_dataset
 from ..registry import PROFILES
+from ..results import now
+from ..schema import Results, Run
 
 
 class DataMismatch(DataError):
@@ -86,6 +89,23 @@ def load_for_profile(dataset: str, profile: str, seed: int, path=None, download=
         test_size=prof.test_size,
         path=path,
         download=download,
+    )
+
+
+def new_run(splits: Splits, profile: str, seed: int, model_names: list[str], command: str, seeds: int = 1) -> Results:
+    """An empty results file's record of a run about to start on `splits` (the benchmark, curves or a search)."""
+    return Results(
+        Run(
+            command=command,
+            profile=profile,
+            seed=seed,
+            dataset=splits.describe(),
+            environment=environment.describe(),
+            started_at=now(),
+            profile_settings=vars(PROFILES[profile]),
+            seeds=seeds,
+            models_requested=list(model_names),
+        )
     )
 
 

@@ -28,30 +28,14 @@ from ..results import (
     save_test_set,
     write_results,
 )
-from ..schema import SCHEMA, Results, Row, Run, SeedRun, identity_differences
+from ..schema import SCHEMA, Results, Row, SeedRun, identity_differences
 from .executors import InProcess, run_jobs
-from .jobs import DataSpec, Job, load_for_profile, share_loaded
+from .jobs import DataSpec, Job, load_for_profile, new_run, share_loaded
 from .model_job import settings_of
 
 
 class RunError(ValueError):
     """The run cannot start as asked (for example a resume that does not match)."""
-
-
-def new_run(splits: Splits, profile: str, seed: int, model_names: list[str], command: str, seeds: int = 1) -> Results:
-    return Results(
-        Run(
-            command=command,
-            profile=profile,
-            seed=seed,
-            dataset=splits.describe(),
-            environment=environment.describe(),
-            started_at=now(),
-            profile_settings=vars(PROFILES[profile]),
-            seeds=seeds,
-            models_requested=model_names,
-        )
-    )
 
 
 def check_resumable(results: Results, splits: Splits, profile: str, seed: int, path: Path) -> None:
