@@ -54,6 +54,13 @@ def output_folder(out: str | None, kind: str) -> Path:
     return Path(out) if out else Path("reports") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{kind}"
 
 
+def open_executor_of(args):
+    """The executor that add_executor_options' options ask for, to use as a context manager."""
+    from ..run.executors import open_executor
+
+    return open_executor(args.workers, args.scheduler, args.retries, args.job_timeout)
+
+
 def retry_notice(console, describe: Callable) -> Callable:
     """The executors' on_retry callback: one yellow line naming the job (`describe(job)`), the attempt and
     the error."""

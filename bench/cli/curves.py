@@ -7,7 +7,15 @@ from ..report import write_reports
 from ..results import read_results
 from ..run.curves import DEFAULT_MODELS, DEFAULT_SIZES, run_curves
 from ..schema import OK, Results
-from .common import add_data_options, add_executor_options, add_output_options, finish, output_folder, retry_notice
+from .common import (
+    add_data_options,
+    add_executor_options,
+    add_output_options,
+    finish,
+    open_executor_of,
+    output_folder,
+    retry_notice,
+)
 
 
 def build_parser():
@@ -42,7 +50,6 @@ def build_parser():
 def main(argv) -> int:
     from ..console import EXIT_FAILED, command_line, esc, fail, make_console
     from ..registry import parse_model_names
-    from ..run.executors import open_executor
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -68,7 +75,7 @@ def main(argv) -> int:
             console.print(f"[red]{p['model']} on {p['size']:,} images failed: {esc(p['error'])}[/red]")
 
     def work() -> int:
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
+        with open_executor_of(args) as executor:
             results_path = run_curves(
                 names,
                 args.sizes,

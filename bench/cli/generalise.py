@@ -7,7 +7,7 @@ import time
 from ..registry import PROFILES
 from ..report import write_reports
 from ..run.generalise import GeneraliseError, run_generalise
-from .common import add_executor_options, finish, retry_notice
+from .common import add_executor_options, finish, open_executor_of, retry_notice
 
 
 def build_parser():
@@ -70,7 +70,6 @@ def parse_paths(items: list[str]) -> dict[str, str]:
 
 def main(argv) -> int:
     from ..console import command_line, esc, make_console
-    from ..run.executors import open_executor
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -86,7 +85,7 @@ def main(argv) -> int:
 
     def work() -> int:
         models = args.models.split(",") if args.models else None
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
+        with open_executor_of(args) as executor:
             results_path = run_generalise(
                 args.run_dir,
                 args.datasets,

@@ -6,7 +6,7 @@ from .. import corruptions
 from ..registry import PROFILES
 from ..report import write_reports
 from ..run.robustness import run_robustness
-from .common import add_executor_options, finish, retry_notice
+from .common import add_executor_options, finish, open_executor_of, retry_notice
 
 
 def build_parser():
@@ -51,7 +51,6 @@ def main(argv) -> int:
     import time
 
     from ..console import command_line, esc, make_console
-    from ..run.executors import open_executor
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -67,7 +66,7 @@ def main(argv) -> int:
 
     def work() -> int:
         models = args.models.split(",") if args.models else None
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
+        with open_executor_of(args) as executor:
             results_path = run_robustness(
                 args.run_dir,
                 args.corruptions,

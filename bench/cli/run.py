@@ -14,7 +14,7 @@ from ..console import (
     make_console,
 )
 from ..registry import MODELS, PROFILES, parse_model_names
-from .common import add_data_options, finish, output_folder
+from .common import add_data_options, finish, open_executor_of, output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,11 +144,10 @@ def run_main(argv) -> int:
             console.rule()
 
     command = command_line(*argv)
-    from ..run.executors import open_executor
 
     def work() -> int:
         robustness_error = None
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
+        with open_executor_of(args) as executor:
             results_path = run(
                 names,
                 profile=args.profile,

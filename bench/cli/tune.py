@@ -8,7 +8,15 @@ from ..report import write_reports
 from ..results import RESULTS_NAME, read_results
 from ..run.executors import InProcess
 from ..schema import OK
-from .common import add_data_options, add_executor_options, add_output_options, finish, output_folder, retry_notice
+from .common import (
+    add_data_options,
+    add_executor_options,
+    add_output_options,
+    finish,
+    open_executor_of,
+    output_folder,
+    retry_notice,
+)
 
 
 def build_parser():
@@ -62,7 +70,6 @@ def _params_text(params: dict) -> str:
 
 def main(argv) -> int:
     from ..console import EXIT_FAILED, command_line, esc, fail, make_console
-    from ..run.executors import open_executor
 
     args = build_parser().parse_args(argv)
     console = make_console()
@@ -92,7 +99,7 @@ def main(argv) -> int:
             )
 
     def work() -> int:
-        with open_executor(args.workers, args.scheduler, args.retries, args.job_timeout) as executor:
+        with open_executor_of(args) as executor:
             results_path = run_tune(
                 args.model,
                 search=args.search,
